@@ -1,0 +1,20 @@
+# Sourced by scripts/flowload and .ci/run: installs what the build needs if it is missing
+# (libtorch 2.11.0 from the PyPI wheel, the Fashion-MNIST Debian package), then exports the
+# variables tch's build script reads. Idempotent: a second call only checks.
+FLOWLOAD_CACHE="${FLOWLOAD_CACHE:-$HOME/.cache/flowload}"
+TORCH_VENV="$FLOWLOAD_CACHE/torch-2.11.0"
+
+if ! "$TORCH_VENV/bin/python" -c 'import torch, torchvision, sys; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
+    echo "flowload: installing torch==2.11.0 into $TORCH_VENV (about 4.7 GB, once)" >&2
+    mkdir -p "$FLOWLOAD_CACHE"
+    python3 -m venv "$TORCH_VENV"
+    "$TORCH_VENV/bin/pip" install -q torch==2.11.0 torchvision==0.26.0 || return 1 2>/dev/null || exit 1
+fi
+
+if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "$(id -u)" = 0 ]; then
+    echo "flowload: installing dataset-fashion-mnist" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+
+export PATH="$TORCH_VENV/bin:$PATH"
+export LIBTORCH_USE_PYTORCH=1

@@ -1,0 +1,118 @@
+//! Command line: `flowload stats` and `flowload run`, clap derive, every flag documented.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Pipeline, SinkKind};
+use crate::error::Result;
+
+#[derive(Debug, Parser)]
+#[command(name = "flowload", version, about = "Training data as a streaming dataflow")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print per-channel mean and std (0..1 scale) of a source's training split.
+    Stats(StatsArgs),
+    /// Run every combination of a pipeline's grid and report each run.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// A directory of IDX files, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
+    pub source: String,
+    /// Timely worker threads for the statistics pass (0 = the main thread).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Print exactly one JSON object, the format `--stats FILE` reads.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline file (`pipelines/*.toml`); flags below override its values.
+    pub pipeline: Option<PathBuf>,
+    /// Data source: a directory of IDX files or `synthetic:...`.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Decode workers, comma-separated; each value is a run. 0 builds batches on the consumer's thread.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub workers: Option<Vec<usize>>,
+    /// Batch sizes, comma-separated; each value is a run.
+    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = parse_batch_size)]
+    pub batch_size: Option<Vec<usize>>,
+    /// Normalization on or off, comma-separated (`false,true`); each value is a run.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub normalize: Option<Vec<bool>>,
+    /// Epochs per run.
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// Seed of the per-epoch shuffle.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Read records in file order instead of shuffling.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Drop the last partial batch of each epoch.
+    #[arg(long)]
+    pub drop_last: bool,
+    /// Batches queued ahead per worker (PyTorch's prefetch_factor).
+    #[arg(long)]
+    pub prefetch: Option<usize>,
+    /// Precomputed statistics, as written by `flowload stats --json`.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// Where batches go.
+    #[arg(long, value_enum)]
+    pub sink: Option<SinkKind>,
+    /// Output directory (default `results/<pipeline name>`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_batch_size(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("Invalid batch size '{s}': expected a whole number ≥ 1")),
+        Ok(n) => Ok(n),
+    }
+}
+
+impl RunArgs {
+    /// The effective pipeline: the file (or the defaults), then every flag given on top.
+    pub fn pipeline(&self) -> Result<Pipeline> {
+        let mut p = match &self.pipeline {
+            Some(path) => Pipeline::load(path)?,
+            None => Pipeline::default(),
+        };
+        macro_rules! set {
+            ($field:expr, $flag:expr) => {
+                if let Some(v) = $flag.clone() {
+                    $field = v;
+                }
+            };
+        }
+        set!(p.data, self.data);
+        set!(p.grid.workers, self.workers);
+        set!(p.grid.batch_size, self.batch_size);
+        set!(p.grid.normalize, self.normalize);
+        set!(p.epochs, self.epochs);
+        set!(p.seed, self.seed);
+        set!(p.prefetch, self.prefetch);
+        set!(p.sink, self.sink);
+        if self.stats.is_some() {
+            p.stats = self.stats.clone();
+        }
+        if self.out.is_some() {
+            p.out = self.out.clone();
+        }
+        p.shuffle &= !self.no_shuffle;
+        p.drop_last |= self.drop_last;
+        Ok(p)
+    }
+}

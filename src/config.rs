@@ -1,0 +1,188 @@
+//! Pipeline configuration: documented defaults, `pipelines/*.toml` as diffs from them, CLI overrides.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A pipeline file. Every key is optional; what is left out keeps the default shown.
+/// Unknown keys are rejected with their name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pipeline {
+    /// Name of the sweep; results go to `results/<name>/`. Default: the file's stem.
+    pub name: String,
+    /// A directory of IDX files, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
+    pub data: String,
+    /// Epochs per run. Default 1.
+    pub epochs: u32,
+    /// Seed for the per-epoch shuffle. Default 0.
+    pub seed: u64,
+    /// Shuffle every epoch (PyTorch's `shuffle=True`). Default true.
+    pub shuffle: bool,
+    /// Drop the last partial batch. Default false, as in PyTorch.
+    pub drop_last: bool,
+    /// Batches queued ahead per worker, PyTorch's `prefetch_factor`. Default 2.
+    pub prefetch: usize,
+    /// Precomputed statistics (`flowload stats --json` output) instead of the statistics pass.
+    pub stats: Option<PathBuf>,
+    /// `null` pulls and touches batches only. Default `null`.
+    pub sink: SinkKind,
+    /// Output directory. Default `results/<name>`.
+    pub out: Option<PathBuf>,
+    /// The grid: every combination of these values is one run, like the seed's RunBuilder.
+    pub grid: Grid,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grid {
+    /// Decode workers: 0 builds batches on the consumer's thread. Default [1].
+    pub workers: Vec<usize>,
+    /// Images per batch. Default [1000], the seed's.
+    pub batch_size: Vec<usize>,
+    /// `(x/255 − mean)/std` when true, `x/255` alone when false. Default [true].
+    pub normalize: Vec<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Pull every batch, touch it, count images and seconds.
+    Null,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline {
+            name: "default".into(),
+            data: String::new(),
+            epochs: 1,
+            seed: 0,
+            shuffle: true,
+            drop_last: false,
+            prefetch: 2,
+            stats: None,
+            sink: SinkKind::Null,
+            out: None,
+            grid: Grid::default(),
+        }
+    }
+}
+
+impl Default for Grid {
+    fn default() -> Self {
+        Grid {
+            workers: vec![1],
+            batch_size: vec![1000],
+            normalize: vec![true],
+        }
+    }
+}
+
+/// One point of the grid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunParams {
+    pub run: u32,
+    pub batch_size: usize,
+    pub workers: usize,
+    pub normalize: bool,
+}
+
+impl Pipeline {
+    /// Reads a pipeline file; the name defaults to the file's stem.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut p: Pipeline = toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
+        if p.name == Pipeline::default().name {
+            if let Some(stem) = path.file_stem() {
+                p.name = stem.to_string_lossy().into_owned();
+            }
+        }
+        Ok(p)
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| Path::new("results").join(&self.name))
+    }
+
+    /// Rejects values no run could use, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.into()));
+        if self.data.is_empty() {
+            return bad("no data source: give `data = ...` in the pipeline or --data");
+        }
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1");
+        }
+        if self.grid.batch_size.contains(&0) {
+            return bad("grid.batch_size: a batch size of 0 is invalid");
+        }
+        for (key, empty) in [
+            ("workers", self.grid.workers.is_empty()),
+            ("batch_size", self.grid.batch_size.is_empty()),
+            ("normalize", self.grid.normalize.is_empty()),
+        ] {
+            if empty {
+                return Err(Error::Config(format!("grid.{key} is empty")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The Cartesian product of the grid, in a fixed order (batch size, then workers, then
+    /// normalize varying fastest), numbered from 1.
+    pub fn runs(&self) -> Vec<RunParams> {
+        let mut runs = Vec::new();
+        for &batch_size in &self.grid.batch_size {
+            for &workers in &self.grid.workers {
+                for &normalize in &self.grid.normalize {
+                    runs.push(RunParams {
+                        run: runs.len() as u32 + 1,
+                        batch_size,
+                        workers,
+                        normalize,
+                    });
+                }
+            }
+        }
+        runs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = toml::from_str::<Pipeline>("epochz = 3").unwrap_err().to_string();
+        assert!(e.contains("epochz"), "{e}");
+        let e = toml::from_str::<Pipeline>("[grid]\nworker = [1]").unwrap_err().to_string();
+        assert!(e.contains("worker"), "{e}");
+    }
+
+    #[test]
+    fn a_file_is_a_diff_from_the_defaults() {
+        let p: Pipeline = toml::from_str("epochs = 3\n[grid]\nworkers = [0, 2]").unwrap();
+        assert_eq!(p.epochs, 3);
+        assert_eq!(p.grid.workers, vec![0, 2]);
+        assert_eq!(p.grid.batch_size, vec![1000]);
+        assert!(p.shuffle);
+    }
+
+    #[test]
+    fn grid_is_the_cartesian_product() {
+        let mut p = Pipeline::default();
+        p.grid.workers = vec![0, 1];
+        p.grid.normalize = vec![false, true];
+        let runs = p.runs();
+        assert_eq!(runs.len(), 4);
+        assert_eq!((runs[1].workers, runs[1].normalize), (0, true));
+        assert_eq!(runs[3].run, 4);
+    }
+}

@@ -1,0 +1,150 @@
+//! Batch: normalized values → an Arrow `RecordBatch` (`image: FixedSizeList<Float32>[C·H·W]`, `label: Int64`).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, FixedSizeListArray, Float32Array, Int64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Operator;
+use timely::progress::Timestamp;
+
+use super::normalize::NormalizedBatch;
+use crate::error::Result;
+use crate::source::Shape;
+
+/// A batch ready for training: its place in the run and the Arrow record batch.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub epoch: u32,
+    pub index: usize,
+    pub shape: Shape,
+    pub record: RecordBatch,
+}
+
+impl Batch {
+    pub fn rows(&self) -> usize {
+        self.record.num_rows()
+    }
+
+    /// All image values, `[rows, C, H, W]` row-major: one contiguous buffer, no copy.
+    pub fn images(&self) -> &[f32] {
+        let list = self
+            .record
+            .column(0)
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .expect("column 0 is the image list");
+        let values = list
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .expect("image values are Float32");
+        let len = self.shape.len();
+        &values.values()[list.offset() * len..(list.offset() + list.len()) * len]
+    }
+
+    pub fn labels(&self) -> &[i64] {
+        self.record
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("column 1 is the label")
+            .values()
+    }
+}
+
+/// The batch schema; the image shape rides along in the metadata as `flowload.shape`.
+pub fn schema(shape: Shape) -> SchemaRef {
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let meta = [(
+        "flowload.shape".to_string(),
+        format!("[{},{},{}]", shape.channels, shape.height, shape.width),
+    )];
+    Arc::new(
+        Schema::new(vec![
+            Field::new(
+                "image",
+                DataType::FixedSizeList(item, shape.len() as i32),
+                false,
+            ),
+            Field::new("label", DataType::Int64, false),
+        ])
+        .with_metadata(meta.into_iter().collect::<std::collections::HashMap<_, _>>()),
+    )
+}
+
+/// Wraps the values in Arrow without copying: `Vec<f32>` becomes the array's buffer as is.
+pub fn to_arrow(schema: &SchemaRef, batch: NormalizedBatch) -> Result<Batch> {
+    let DataType::FixedSizeList(item, size) = schema.field(0).data_type() else {
+        unreachable!("schema() builds a FixedSizeList")
+    };
+    let values = Arc::new(Float32Array::from(batch.values));
+    let images = FixedSizeListArray::try_new(item.clone(), *size, values, None)?;
+    let labels = Int64Array::from(batch.labels);
+    let record = RecordBatch::try_new(schema.clone(), vec![Arc::new(images), Arc::new(labels)])?;
+    Ok(Batch {
+        epoch: batch.epoch,
+        index: batch.index,
+        shape: batch.shape,
+        record,
+    })
+}
+
+/// Extension trait: `normalized.to_arrow(schema)`. An Arrow error (a bug, not bad data) travels
+/// to the consumer as an `Err` rather than panicking a worker.
+pub trait ToArrow<'scope, T: Timestamp> {
+    fn to_arrow(self, schema: SchemaRef) -> StreamVec<'scope, T, Result<Batch>>;
+}
+
+impl<'scope, T: Timestamp> ToArrow<'scope, T> for StreamVec<'scope, T, NormalizedBatch> {
+    fn to_arrow(self, schema: SchemaRef) -> StreamVec<'scope, T, Result<Batch>> {
+        self.unary::<CapacityContainerBuilder<Vec<Result<Batch>>>, _, _, _>(
+            Pipeline,
+            "Batch",
+            move |_, _| {
+                move |input, output| {
+                    input.for_each_stamp(|cap, data| {
+                        let mut session = output.session(&cap);
+                        for batches in data {
+                            for batch in batches.drain(..) {
+                                session.give(to_arrow(&schema, batch));
+                            }
+                        }
+                    });
+                }
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_buffer_is_shared_not_copied() {
+        let shape = Shape {
+            channels: 1,
+            height: 2,
+            width: 2,
+        };
+        let values: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        let ptr = values.as_ptr();
+        let nb = NormalizedBatch {
+            epoch: 1,
+            index: 2,
+            shape,
+            values,
+            labels: vec![4, 5],
+        };
+        let b = to_arrow(&schema(shape), nb).unwrap();
+        assert_eq!(b.rows(), 2);
+        assert_eq!(b.images().as_ptr(), ptr);
+        assert_eq!(b.images()[7], 7.0);
+        assert_eq!(b.labels(), &[4, 5]);
+        assert_eq!(b.record.schema().metadata()["flowload.shape"], "[1,2,2]");
+    }
+}

@@ -1,0 +1,125 @@
+//! Normalize: u8 pixels → f32, `(x/255 − mean_c)/std_c` when on, ToTensor's `x/255` alone when off.
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Operator;
+use timely::progress::Timestamp;
+
+use super::decode::DecodedBatch;
+use super::stats::Stats;
+use crate::source::Shape;
+
+/// A batch of f32 values, `rows × C·H·W`, contiguous: the buffer Arrow and the tensor will share.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormalizedBatch {
+    pub epoch: u32,
+    pub index: usize,
+    pub shape: Shape,
+    pub values: Vec<f32>,
+    pub labels: Vec<i64>,
+}
+
+/// Per-channel lookup tables: a u8 pixel has 256 possible values, so the formula is evaluated
+/// 256 times per channel and each pixel costs one load. The table holds exactly what
+/// `x.float().div(255).sub(mean).div(std)` gives in f32, so results match PyTorch bit for bit.
+#[derive(Clone, Debug)]
+pub struct Normalizer {
+    tables: Vec<[f32; 256]>,
+}
+
+impl Normalizer {
+    /// `None` gives ToTensor alone (`x/255`, the seed's "not_normal" set).
+    pub fn new(stats: Option<&Stats>, channels: usize) -> Self {
+        let tables = (0..channels)
+            .map(|c| {
+                let mut t = [0f32; 256];
+                for (x, v) in t.iter_mut().enumerate() {
+                    let scaled = x as f32 / 255.0;
+                    *v = match stats {
+                        Some(s) => (scaled - s.mean[c] as f32) / s.std[c] as f32,
+                        None => scaled,
+                    };
+                }
+                t
+            })
+            .collect();
+        Normalizer { tables }
+    }
+
+    pub fn apply(&self, batch: DecodedBatch) -> NormalizedBatch {
+        let plane = batch.shape.plane();
+        let mut values = Vec::with_capacity(batch.pixels.len());
+        for image in batch.pixels.chunks_exact(batch.shape.len()) {
+            for (channel, table) in image.chunks_exact(plane).zip(&self.tables) {
+                values.extend(channel.iter().map(|&p| table[p as usize]));
+            }
+        }
+        NormalizedBatch {
+            epoch: batch.epoch,
+            index: batch.index,
+            shape: batch.shape,
+            values,
+            labels: batch.labels,
+        }
+    }
+}
+
+/// Extension trait: `decoded.normalize(normalizer)`.
+pub trait Normalize<'scope, T: Timestamp> {
+    fn normalize(self, normalizer: Normalizer) -> StreamVec<'scope, T, NormalizedBatch>;
+}
+
+impl<'scope, T: Timestamp> Normalize<'scope, T> for StreamVec<'scope, T, DecodedBatch> {
+    fn normalize(self, normalizer: Normalizer) -> StreamVec<'scope, T, NormalizedBatch> {
+        self.unary::<CapacityContainerBuilder<Vec<NormalizedBatch>>, _, _, _>(
+            Pipeline,
+            "Normalize",
+            move |_, _| {
+                move |input, output| {
+                    input.for_each_stamp(|cap, data| {
+                        let mut session = output.session(&cap);
+                        for batches in data {
+                            for batch in batches.drain(..) {
+                                session.give(normalizer.apply(batch));
+                            }
+                        }
+                    });
+                }
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_channel_tables_apply_the_formula() {
+        let shape = Shape {
+            channels: 2,
+            height: 1,
+            width: 2,
+        };
+        let stats = Stats {
+            images: 1,
+            channels: 2,
+            height: 1,
+            width: 2,
+            mean: vec![0.5, 0.0],
+            std: vec![0.25, 1.0],
+        };
+        let batch = DecodedBatch {
+            epoch: 0,
+            index: 0,
+            shape,
+            pixels: vec![0, 255, 51, 255],
+            labels: vec![1],
+        };
+        let on = Normalizer::new(Some(&stats), 2).apply(batch.clone());
+        assert_eq!(on.values, vec![-2.0, 2.0, 0.2, 1.0]);
+        let off = Normalizer::new(None, 2).apply(batch);
+        assert_eq!(off.values, vec![0.0, 1.0, 0.2, 1.0]);
+    }
+}

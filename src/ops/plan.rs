@@ -1,0 +1,142 @@
+//! The source operator: per-epoch seeded order, cut into batch plans, dealt round-robin to workers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{Scope, StreamVec};
+
+/// Which records make up which batch, epoch by epoch. Cheap to clone and the same on every worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochOrder {
+    pub records: usize,
+    pub batch_size: usize,
+    pub drop_last: bool,
+    /// `None` reads records in file order; `Some(seed)` shuffles each epoch from `(seed, epoch)`.
+    pub shuffle: Option<u64>,
+}
+
+/// One batch to build: its position in the run and the record indices, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchPlan {
+    pub epoch: u32,
+    pub index: usize,
+    pub rows: Vec<u32>,
+}
+
+impl EpochOrder {
+    pub fn batches_per_epoch(&self) -> usize {
+        if self.drop_last {
+            self.records / self.batch_size
+        } else {
+            self.records.div_ceil(self.batch_size)
+        }
+    }
+
+    /// The record order of `epoch`. Each epoch has its own ChaCha stream, so any worker can
+    /// compute any epoch's order without replaying earlier ones.
+    pub fn permutation(&self, epoch: u32) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.records as u32).collect();
+        if let Some(seed) = self.shuffle {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(epoch as u64);
+            order.shuffle(&mut rng);
+        }
+        order
+    }
+
+    pub fn plan(&self, epoch: u32, permutation: &[u32], index: usize) -> BatchPlan {
+        let start = index * self.batch_size;
+        let end = (start + self.batch_size).min(self.records);
+        BatchPlan {
+            epoch,
+            index,
+            rows: permutation[start..end].to_vec(),
+        }
+    }
+}
+
+/// Batch `index` of every epoch is built by worker `index % peers`; the consumer reads the
+/// workers' queues in the same rotation, which is what makes the sequence independent of `peers`.
+pub fn owner(index: usize, peers: usize) -> usize {
+    index % peers
+}
+
+/// Emits this worker's batch plans for `epochs` epochs, one plan per activation, at time = epoch.
+///
+/// Stops early when `cancel` is set (the consumer went away). Back-pressure comes from the queue
+/// operator downstream, which blocks this worker while its queue is full.
+pub fn plan_source<'scope>(
+    scope: Scope<'scope, u64>,
+    order: EpochOrder,
+    epochs: u32,
+    cancel: Arc<AtomicBool>,
+) -> StreamVec<'scope, u64, BatchPlan> {
+    let (me, peers) = (scope.index(), scope.peers());
+    source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(scope, "Plan", move |cap, info| {
+        let activator = scope.activator_for(info.address);
+        let mut cap = Some(cap);
+        let per_epoch = order.batches_per_epoch();
+        let mut epoch = 0u32;
+        let mut permutation = order.permutation(0);
+        let mut next = me;
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            if cancel.load(Ordering::Relaxed) {
+                cap = None;
+                return;
+            }
+            if next >= per_epoch {
+                epoch += 1;
+                next = me;
+                if epoch >= epochs {
+                    cap = None;
+                    return;
+                }
+                c.downgrade(&(epoch as u64));
+                permutation = order.permutation(epoch);
+            }
+            output.session(&*c).give(order.plan(epoch, &permutation, next));
+            next += peers;
+            activator.activate();
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(shuffle: Option<u64>, drop_last: bool) -> EpochOrder {
+        EpochOrder {
+            records: 10,
+            batch_size: 4,
+            drop_last,
+            shuffle,
+        }
+    }
+
+    #[test]
+    fn last_partial_batch_is_kept_unless_drop_last() {
+        let o = order(None, false);
+        assert_eq!(o.batches_per_epoch(), 3);
+        assert_eq!(o.plan(0, &o.permutation(0), 2).rows, vec![8, 9]);
+        assert_eq!(order(None, true).batches_per_epoch(), 2);
+    }
+
+    #[test]
+    fn shuffle_is_a_permutation_that_changes_per_epoch_and_seed() {
+        let o = order(Some(5), false);
+        let (p0, p1) = (o.permutation(0), o.permutation(1));
+        let mut sorted = p0.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<u32>>());
+        assert_ne!(p0, p1);
+        assert_eq!(p0, o.permutation(0));
+        assert_ne!(p0, order(Some(6), false).permutation(0));
+    }
+}

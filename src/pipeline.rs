@@ -1,0 +1,257 @@
+//! The one place the operators are wired together: the statistics pass, and the epoch stream
+//! `plan → decode → normalize → batch → queue` that a [`Loader`] hands to the consumer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use crossbeam_channel::{Receiver, Sender, bounded};
+use timely::dataflow::operators::capture::{Capture, Extract};
+use timely::execute::execute_directly;
+use timely::worker::Worker;
+
+use crate::error::{Error, Result};
+use crate::ops::batch::{self, Batch, ToArrow};
+use crate::ops::decode::{Decode, decode};
+use crate::ops::normalize::{Normalize, Normalizer};
+use crate::ops::plan::{EpochOrder, owner, plan_source};
+use crate::ops::queue::IntoQueue;
+use crate::ops::stats::{ChannelSums, ChannelStatsOp, Stats};
+use crate::source::Split;
+
+/// Records per plan in the statistics pass: big enough that per-batch overhead vanishes, small
+/// enough that two or three workers each get several.
+const STATS_CHUNK: usize = 4096;
+
+/// Computes exact per-channel statistics of `split` on `workers` timely threads (0 = this thread).
+///
+/// Each worker sums its own batches locally; differential merges one record per channel per
+/// batch, never per pixel.
+pub fn compute_stats(split: &Arc<Split>, workers: usize) -> Result<Stats> {
+    split.check_not_empty()?;
+    let order = EpochOrder {
+        records: split.len(),
+        batch_size: STATS_CHUNK,
+        drop_last: false,
+        shuffle: None,
+    };
+    let dataflow = {
+        let split = split.clone();
+        move |worker: &mut Worker| {
+            let (split, order) = (split.clone(), order.clone());
+            worker.dataflow::<u64, _, _>(move |scope| {
+                plan_source(scope, order, 1, Arc::new(AtomicBool::new(false)))
+                    .decode(split)
+                    .channel_sums()
+                    .inner
+                    .capture()
+            })
+        }
+    };
+    let captured = if workers == 0 {
+        vec![execute_directly(dataflow)]
+    } else {
+        timely::execute(timely::Config::process(workers), dataflow)
+            .map_err(Error::Dataflow)?
+            .join()
+            .into_iter()
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| Error::Dataflow(format!("statistics worker failed: {e}")))?
+    };
+    let mut sums = vec![ChannelSums::default(); split.shape.channels];
+    let mut seen = vec![0isize; split.shape.channels];
+    for rx in captured {
+        for (_time, records) in rx.extract() {
+            for ((channel, s), _time, diff) in records {
+                seen[channel as usize] += diff;
+                if diff > 0 {
+                    sums[channel as usize] = s;
+                }
+            }
+        }
+    }
+    if let Some(c) = seen.iter().position(|&n| n != 1) {
+        return Err(Error::Dataflow(format!(
+            "statistics for channel {c} arrived {} times, expected once",
+            seen[c]
+        )));
+    }
+    Ok(Stats::from_sums(split.len(), split.shape, &sums))
+}
+
+/// How batches are produced.
+#[derive(Clone, Debug)]
+pub struct LoaderConfig {
+    pub order: EpochOrder,
+    pub epochs: u32,
+    /// 0: the consumer's thread builds each batch when asked (PyTorch's `num_workers=0`).
+    /// N ≥ 1: N timely worker threads build batches ahead, into queues of `prefetch` each.
+    pub workers: usize,
+    pub prefetch: usize,
+}
+
+/// Batches of a run, in order: epoch 0 batch 0, 0/1, …, then epoch 1. The sequence depends on
+/// the seed alone, never on the worker count.
+pub struct Loader {
+    mode: Mode,
+    per_epoch: usize,
+    total: usize,
+    next: usize,
+}
+
+enum Mode {
+    Inline {
+        split: Arc<Split>,
+        order: EpochOrder,
+        normalizer: Normalizer,
+        schema: SchemaRef,
+        permutation: Option<(u32, Vec<u32>)>,
+    },
+    Workers {
+        queues: Vec<Receiver<Result<Batch>>>,
+        cancel: Arc<AtomicBool>,
+        guards: Option<timely::communication::WorkerGuards<()>>,
+    },
+}
+
+impl Loader {
+    pub fn new(split: Arc<Split>, normalizer: Normalizer, config: LoaderConfig) -> Result<Loader> {
+        split.check_not_empty()?;
+        if config.order.batch_size == 0 {
+            return Err(Error::Config("batch size must be at least 1".into()));
+        }
+        let per_epoch = config.order.batches_per_epoch();
+        let total = per_epoch * config.epochs as usize;
+        let schema = batch::schema(split.shape);
+        let mode = if config.workers == 0 {
+            Mode::Inline {
+                split,
+                order: config.order,
+                normalizer,
+                schema,
+                permutation: None,
+            }
+        } else {
+            let prefetch = config.prefetch.max(1);
+            let (senders, queues): (Vec<Sender<_>>, Vec<_>) =
+                (0..config.workers).map(|_| bounded(prefetch)).unzip();
+            // Each worker takes its sender out, so the sender dies with that worker's dataflow:
+            // a worker that stops early disconnects its queue instead of leaving the consumer
+            // waiting on a channel that the shared closure keeps open.
+            let senders = Arc::new(Mutex::new(senders.into_iter().map(Some).collect::<Vec<_>>()));
+            let cancel = Arc::new(AtomicBool::new(false));
+            let guards = {
+                let cancel = cancel.clone();
+                timely::execute(timely::Config::process(config.workers), move |worker| {
+                    let tx = senders.lock().expect("sender lock")[worker.index()]
+                        .take()
+                        .expect("one sender per worker");
+                    let (split, order, normalizer, schema, cancel) = (
+                        split.clone(),
+                        config.order.clone(),
+                        normalizer.clone(),
+                        schema.clone(),
+                        cancel.clone(),
+                    );
+                    worker.dataflow::<u64, _, _>(move |scope| {
+                        plan_source(scope, order, config.epochs, cancel.clone())
+                            .decode(split)
+                            .normalize(normalizer)
+                            .to_arrow(schema)
+                            .into_queue(tx, cancel);
+                    });
+                })
+                .map_err(Error::Dataflow)?
+            };
+            Mode::Workers {
+                queues,
+                cancel,
+                guards: Some(guards),
+            }
+        };
+        Ok(Loader {
+            mode,
+            per_epoch,
+            total,
+            next: 0,
+        })
+    }
+
+    pub fn batches_per_epoch(&self) -> usize {
+        self.per_epoch
+    }
+}
+
+impl Iterator for Loader {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.next >= self.total {
+            return None;
+        }
+        let (epoch, index) = ((self.next / self.per_epoch) as u32, self.next % self.per_epoch);
+        self.next += 1;
+        match &mut self.mode {
+            Mode::Inline {
+                split,
+                order,
+                normalizer,
+                schema,
+                permutation,
+            } => {
+                if permutation.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                    *permutation = Some((epoch, order.permutation(epoch)));
+                }
+                let (_, perm) = permutation.as_ref().expect("set above");
+                let plan = order.plan(epoch, perm, index);
+                Some(batch::to_arrow(schema, normalizer.apply(decode(split, &plan))))
+            }
+            Mode::Workers {
+                queues,
+                cancel,
+                guards,
+            } => {
+                let w = owner(index, queues.len());
+                match queues[w].recv() {
+                    Ok(batch) => Some(batch),
+                    Err(_) => {
+                        cancel.store(true, Ordering::Relaxed);
+                        queues.clear();
+                        let why = guards
+                            .take()
+                            .map(|g| g.join())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|r| r.err())
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        self.next = self.total;
+                        Some(Err(Error::Dataflow(format!(
+                            "worker {w} stopped before epoch {epoch} batch {index} ({})",
+                            if why.is_empty() { "no panic reported" } else { &why }
+                        ))))
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        if let Mode::Workers {
+            queues,
+            cancel,
+            guards,
+        } = &mut self.mode
+        {
+            // Order matters: stop the sources, then drop the queues so that a worker blocked on
+            // a full queue wakes up, then wait for the threads.
+            cancel.store(true, Ordering::Relaxed);
+            queues.clear();
+            if let Some(g) = guards.take() {
+                let _ = g.join();
+            }
+        }
+    }
+}
