@@ -8,7 +8,11 @@ use crate::config::{Pipeline, SinkKind};
 use crate::error::Result;
 
 #[derive(Debug, Parser)]
-#[command(name = "flowload", version, about = "Training data as a streaming dataflow")]
+#[command(
+    name = "flowload",
+    version,
+    about = "Training data as a streaming dataflow"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -78,7 +82,9 @@ pub struct RunArgs {
 
 fn parse_batch_size(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {
-        Ok(0) | Err(_) => Err(format!("Invalid batch size '{s}': expected a whole number ≥ 1")),
+        Ok(0) | Err(_) => Err(format!(
+            "Invalid batch size '{s}': expected a whole number ≥ 1"
+        )),
         Ok(n) => Ok(n),
     }
 }

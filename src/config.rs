@@ -96,10 +96,10 @@ impl Pipeline {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut p: Pipeline = toml::from_str(&text)
             .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
-        if p.name == Pipeline::default().name {
-            if let Some(stem) = path.file_stem() {
-                p.name = stem.to_string_lossy().into_owned();
-            }
+        if let Some(stem) = path.file_stem()
+            && p.name == Pipeline::default().name
+        {
+            p.name = stem.to_string_lossy().into_owned();
         }
         Ok(p)
     }
@@ -160,9 +160,13 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let e = toml::from_str::<Pipeline>("epochz = 3").unwrap_err().to_string();
+        let e = toml::from_str::<Pipeline>("epochz = 3")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("epochz"), "{e}");
-        let e = toml::from_str::<Pipeline>("[grid]\nworker = [1]").unwrap_err().to_string();
+        let e = toml::from_str::<Pipeline>("[grid]\nworker = [1]")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("worker"), "{e}");
     }
 

@@ -23,7 +23,9 @@ pub enum Error {
         expected: u32,
         what: &'static str,
     },
-    #[error("{path}: truncated: header says {records} records of {record_bytes} bytes, file holds {got_bytes} bytes after the header; record {first_incomplete} is the first incomplete one")]
+    #[error(
+        "{path}: truncated: header says {records} records of {record_bytes} bytes, file holds {got_bytes} bytes after the header; record {first_incomplete} is the first incomplete one"
+    )]
     Truncated {
         path: PathBuf,
         records: usize,
@@ -49,7 +51,9 @@ pub enum Error {
     },
     #[error("{source_name}: the data set is empty")]
     Empty { source_name: String },
-    #[error("{source_name}: channel {channel} has zero variance (every pixel is {value}); normalization would divide by zero")]
+    #[error(
+        "{source_name}: channel {channel} has zero variance (every pixel is {value}); normalization would divide by zero"
+    )]
     ZeroVariance {
         source_name: String,
         channel: usize,

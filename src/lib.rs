@@ -4,13 +4,13 @@
 //! normalize → batch → queue`, one timely operator per file) → wired in [`pipeline`] → consumed
 //! by a [`sink`]; [`sweep`] runs a [`config`] grid of such runs.
 
+pub mod cli;
+pub mod config;
 pub mod error;
-pub mod source;
 pub mod ops;
 pub mod pipeline;
 pub mod sink;
-pub mod config;
+pub mod source;
 pub mod sweep;
-pub mod cli;
 
 pub use error::{Error, Result};

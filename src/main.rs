@@ -49,17 +49,30 @@ fn stats(args: StatsArgs) -> anyhow::Result<()> {
     }
     println!(
         "torchvision: Normalize(mean={:?}, std={:?})",
-        stats.mean.iter().map(|m| (m * 1e4).round() / 1e4).collect::<Vec<_>>(),
-        stats.std.iter().map(|s| (s * 1e4).round() / 1e4).collect::<Vec<_>>()
+        stats
+            .mean
+            .iter()
+            .map(|m| (m * 1e4).round() / 1e4)
+            .collect::<Vec<_>>(),
+        stats
+            .std
+            .iter()
+            .map(|s| (s * 1e4).round() / 1e4)
+            .collect::<Vec<_>>()
     );
-    println!("statistics pass: {seconds:.3} s on {} worker(s)", args.workers);
+    println!(
+        "statistics pass: {seconds:.3} s on {} worker(s)",
+        args.workers
+    );
     Ok(())
 }
 
 fn sweep(args: RunArgs) -> anyhow::Result<()> {
     let pipeline = args.pipeline()?;
     let out = pipeline.out_dir();
-    run_sweep(&pipeline, |report, total| println!("{}", report.summary_line(total)))?;
+    run_sweep(&pipeline, |report, total| {
+        println!("{}", report.summary_line(total))
+    })?;
     println!("summary: {}", out.join("summary.json").display());
     Ok(())
 }

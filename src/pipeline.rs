@@ -16,7 +16,7 @@ use crate::ops::decode::{Decode, decode};
 use crate::ops::normalize::{Normalize, Normalizer};
 use crate::ops::plan::{EpochOrder, owner, plan_source};
 use crate::ops::queue::IntoQueue;
-use crate::ops::stats::{ChannelSums, ChannelStatsOp, Stats};
+use crate::ops::stats::{ChannelStatsOp, ChannelSums, Stats};
 use crate::source::Split;
 
 /// Records per plan in the statistics pass: big enough that per-batch overhead vanishes, small
@@ -138,7 +138,9 @@ impl Loader {
             // Each worker takes its sender out, so the sender dies with that worker's dataflow:
             // a worker that stops early disconnects its queue instead of leaving the consumer
             // waiting on a channel that the shared closure keeps open.
-            let senders = Arc::new(Mutex::new(senders.into_iter().map(Some).collect::<Vec<_>>()));
+            let senders = Arc::new(Mutex::new(
+                senders.into_iter().map(Some).collect::<Vec<_>>(),
+            ));
             let cancel = Arc::new(AtomicBool::new(false));
             let guards = {
                 let cancel = cancel.clone();
@@ -189,7 +191,10 @@ impl Iterator for Loader {
         if self.next >= self.total {
             return None;
         }
-        let (epoch, index) = ((self.next / self.per_epoch) as u32, self.next % self.per_epoch);
+        let (epoch, index) = (
+            (self.next / self.per_epoch) as u32,
+            self.next % self.per_epoch,
+        );
         self.next += 1;
         match &mut self.mode {
             Mode::Inline {
@@ -204,7 +209,10 @@ impl Iterator for Loader {
                 }
                 let (_, perm) = permutation.as_ref().expect("set above");
                 let plan = order.plan(epoch, perm, index);
-                Some(batch::to_arrow(schema, normalizer.apply(decode(split, &plan))))
+                Some(batch::to_arrow(
+                    schema,
+                    normalizer.apply(decode(split, &plan)),
+                ))
             }
             Mode::Workers {
                 queues,
@@ -228,7 +236,11 @@ impl Iterator for Loader {
                         self.next = self.total;
                         Some(Err(Error::Dataflow(format!(
                             "worker {w} stopped before epoch {epoch} batch {index} ({})",
-                            if why.is_empty() { "no panic reported" } else { &why }
+                            if why.is_empty() {
+                                "no panic reported"
+                            } else {
+                                &why
+                            }
                         ))))
                     }
                 }

@@ -31,7 +31,11 @@ pub struct RunReport {
 impl RunReport {
     /// Median over epochs, so one slow epoch (page cache, a noisy neighbour) does not dominate.
     pub fn median_images_per_second(&self) -> f64 {
-        let mut v: Vec<f64> = self.epochs.iter().map(EpochReport::images_per_second).collect();
+        let mut v: Vec<f64> = self
+            .epochs
+            .iter()
+            .map(EpochReport::images_per_second)
+            .collect();
         v.sort_by(f64::total_cmp);
         match v.len() {
             0 => 0.0,
@@ -70,7 +74,10 @@ pub struct SweepReport {
 }
 
 /// Runs every point of the grid, calling `on_run` after each (the CLI prints a line there).
-pub fn run_sweep(pipeline: &Pipeline, mut on_run: impl FnMut(&RunReport, usize)) -> Result<SweepReport> {
+pub fn run_sweep(
+    pipeline: &Pipeline,
+    mut on_run: impl FnMut(&RunReport, usize),
+) -> Result<SweepReport> {
     pipeline.validate()?;
     let data = SourceSpec::parse(&pipeline.data)?.open()?;
     let given_stats = match &pipeline.stats {

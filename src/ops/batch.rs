@@ -72,7 +72,10 @@ pub fn schema(shape: Shape) -> SchemaRef {
             ),
             Field::new("label", DataType::Int64, false),
         ])
-        .with_metadata(meta.into_iter().collect::<std::collections::HashMap<_, _>>()),
+        .with_metadata(
+            meta.into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        ),
     )
 }
 

@@ -3,9 +3,9 @@
 //! Each operator is an extension trait on a timely stream over a plain function that does the
 //! work; `--workers 0` calls the same functions inline, so both paths give the same bytes.
 
-pub mod plan;
-pub mod decode;
-pub mod stats;
-pub mod normalize;
 pub mod batch;
+pub mod decode;
+pub mod normalize;
+pub mod plan;
 pub mod queue;
+pub mod stats;

@@ -100,7 +100,9 @@ pub fn plan_source<'scope>(
                 c.downgrade(&(epoch as u64));
                 permutation = order.permutation(epoch);
             }
-            output.session(&*c).give(order.plan(epoch, &permutation, next));
+            output
+                .session(&*c)
+                .give(order.plan(epoch, &permutation, next));
             next += peers;
             activator.activate();
         }

@@ -186,7 +186,12 @@ impl Stats {
         if stats.shape() != shape {
             return Err(bad(format!(
                 "statistics are for {}x{}x{} images, the data is {}x{}x{}",
-                stats.channels, stats.height, stats.width, shape.channels, shape.height, shape.width
+                stats.channels,
+                stats.height,
+                stats.width,
+                shape.channels,
+                shape.height,
+                shape.width
             )));
         }
         Ok(stats)
@@ -218,9 +223,21 @@ mod tests {
             2,
             shape,
             &[
-                ChannelSums { count: 2, sum: 3, sumsq: 5 },
-                ChannelSums { count: 2, sum: 20, sumsq: 200 },
-                ChannelSums { count: 2, sum: 1, sumsq: 1 },
+                ChannelSums {
+                    count: 2,
+                    sum: 3,
+                    sumsq: 5,
+                },
+                ChannelSums {
+                    count: 2,
+                    sum: 20,
+                    sumsq: 200,
+                },
+                ChannelSums {
+                    count: 2,
+                    sum: 1,
+                    sumsq: 1,
+                },
             ],
         );
         let e = stats.check_variance("src").unwrap_err().to_string();

@@ -38,7 +38,12 @@ pub fn drain(mut loader: Loader) -> Result<Vec<EpochReport>> {
         report.images += batch.rows() as u64;
         report.batches += 1;
         checksum += batch.labels().iter().sum::<i64>() as f64;
-        checksum += batch.images().iter().step_by(1024).map(|&v| v as f64).sum::<f64>();
+        checksum += batch
+            .images()
+            .iter()
+            .step_by(1024)
+            .map(|&v| v as f64)
+            .sum::<f64>();
     }
     if let Some(mut done) = current {
         done.seconds = start.elapsed().as_secs_f64();

@@ -46,9 +46,7 @@ fn find_pair(dir: &Path, prefix: &str) -> Result<Option<(PathBuf, PathBuf)>> {
     let mut images = None;
     let mut labels = None;
     let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut names: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     names.sort(); // deterministic pick if both .gz and raw copies exist: raw sorts first
     for path in names {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -101,7 +99,11 @@ pub fn read_split(images: &Path, labels: &Path, classes: usize) -> Result<Split>
             source_name: images.display().to_string(),
         });
     }
-    if let Some((record, &label)) = lpayload.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
+    if let Some((record, &label)) = lpayload
+        .iter()
+        .enumerate()
+        .find(|(_, l)| **l as usize >= classes)
+    {
         return Err(Error::LabelOutOfRange {
             path: labels.into(),
             record,
@@ -159,7 +161,10 @@ fn parse_header<'a>(
     if bytes.len() < 4 {
         return Err(Error::BadHeader {
             path: path.into(),
-            detail: format!("file is {} bytes, too short for an IDX magic number", bytes.len()),
+            detail: format!(
+                "file is {} bytes, too short for an IDX magic number",
+                bytes.len()
+            ),
         });
     }
     let found = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"));
@@ -178,7 +183,9 @@ fn parse_header<'a>(
         });
     }
     let dims = (0..ndims)
-        .map(|d| u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().expect("4 bytes")) as usize)
+        .map(|d| {
+            u32::from_be_bytes(bytes[4 + 4 * d..8 + 4 * d].try_into().expect("4 bytes")) as usize
+        })
         .collect();
     Ok((dims, &bytes[header..]))
 }
@@ -259,7 +266,11 @@ mod tests {
         fs::write(dir.path().join("train-images-idx3-ubyte"), &img).unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &lab).unwrap();
-        fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), gz.finish().unwrap()).unwrap();
+        fs::write(
+            dir.path().join("train-labels-idx1-ubyte.gz"),
+            gz.finish().unwrap(),
+        )
+        .unwrap();
         let ds = open_dir(dir.path(), 10).unwrap();
         assert_eq!(ds.train.pixels, tiny().pixels);
         assert_eq!(ds.train.labels, vec![3, 7]);

@@ -82,13 +82,19 @@ impl SyntheticSpec {
             s.test = s.images / 5;
         }
         if !(s.shape.channels == 1 || s.shape.channels == 3) {
-            return Err(bad(format!("channels must be 1 or 3, not {}", s.shape.channels)));
+            return Err(bad(format!(
+                "channels must be 1 or 3, not {}",
+                s.shape.channels
+            )));
         }
         if s.shape.height < 4 || s.shape.width < 4 {
             return Err(bad("size must be at least 4x4".into()));
         }
         if !(2..=256).contains(&s.classes) {
-            return Err(bad(format!("classes must be in 2..=256, not {}", s.classes)));
+            return Err(bad(format!(
+                "classes must be in 2..=256, not {}",
+                s.classes
+            )));
         }
         Ok(s)
     }
@@ -96,7 +102,8 @@ impl SyntheticSpec {
     /// Generates both splits. Deterministic in the spec: the same spec gives the same bytes.
     pub fn generate(&self) -> Dataset {
         let templates = self.templates();
-        let test = (self.test > 0).then(|| Arc::new(self.split(self.test, STREAM_TEST, &templates)));
+        let test =
+            (self.test > 0).then(|| Arc::new(self.split(self.test, STREAM_TEST, &templates)));
         Dataset {
             name: format!("synthetic-{}", self.seed),
             train: Arc::new(self.split(self.images, STREAM_TRAIN, &templates)),
@@ -185,25 +192,46 @@ mod tests {
 
     #[test]
     fn spec_round_trips_through_display() {
-        let s = SyntheticSpec::parse("x", "images=50,channels=3,size=8x9,classes=4,seed=7").unwrap();
-        assert_eq!((s.images, s.test, s.shape.channels, s.shape.height, s.shape.width), (50, 10, 3, 8, 9));
+        let s =
+            SyntheticSpec::parse("x", "images=50,channels=3,size=8x9,classes=4,seed=7").unwrap();
+        assert_eq!(
+            (
+                s.images,
+                s.test,
+                s.shape.channels,
+                s.shape.height,
+                s.shape.width
+            ),
+            (50, 10, 3, 8, 9)
+        );
         let again = s.to_string();
-        assert_eq!(SyntheticSpec::parse("x", again.strip_prefix("synthetic:").unwrap()).unwrap(), s);
+        assert_eq!(
+            SyntheticSpec::parse("x", again.strip_prefix("synthetic:").unwrap()).unwrap(),
+            s
+        );
     }
 
     #[test]
     fn bad_keys_are_named() {
         let e = SyntheticSpec::parse("x", "imgs=5").unwrap_err().to_string();
         assert!(e.contains("unknown key 'imgs'"), "{e}");
-        let e = SyntheticSpec::parse("x", "channels=2").unwrap_err().to_string();
+        let e = SyntheticSpec::parse("x", "channels=2")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("channels must be 1 or 3"), "{e}");
     }
 
     #[test]
     fn same_seed_same_bytes_other_seed_other_bytes() {
-        let a = SyntheticSpec::parse("x", "images=20,seed=1").unwrap().generate();
-        let b = SyntheticSpec::parse("x", "images=20,seed=1").unwrap().generate();
-        let c = SyntheticSpec::parse("x", "images=20,seed=2").unwrap().generate();
+        let a = SyntheticSpec::parse("x", "images=20,seed=1")
+            .unwrap()
+            .generate();
+        let b = SyntheticSpec::parse("x", "images=20,seed=1")
+            .unwrap()
+            .generate();
+        let c = SyntheticSpec::parse("x", "images=20,seed=2")
+            .unwrap()
+            .generate();
         assert_eq!(a.train.pixels, b.train.pixels);
         assert_ne!(a.train.pixels, c.train.pixels);
         assert_eq!(a.test.as_ref().unwrap().len(), 4);

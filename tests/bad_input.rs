@@ -1,0 +1,238 @@
+//! Bad input: each case exits non-zero, without a panic, with a message naming the file and what is wrong.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{flowload, stderr, synthetic, write_idx};
+
+/// A valid IDX directory with 20 images of 4x4, which each test then breaks.
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_idx(
+        dir.path(),
+        &synthetic("synthetic:images=20,size=4x4,seed=9,test=0"),
+    );
+    dir
+}
+
+/// Runs `stats` and `run` on `dir` and checks both fail cleanly with every `needle` in stderr.
+fn fails_with(dir: &Path, needles: &[&str]) {
+    let d = dir.to_str().unwrap();
+    let out_dir = dir.join("out");
+    for args in [
+        vec!["stats", d],
+        vec![
+            "run",
+            "--data",
+            d,
+            "--epochs",
+            "1",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    ] {
+        let out = flowload(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: '{n}' not in: {err}");
+        }
+    }
+}
+
+fn images(dir: &Path) -> std::path::PathBuf {
+    dir.join("train-images-idx3-ubyte")
+}
+fn labels(dir: &Path) -> std::path::PathBuf {
+    dir.join("train-labels-idx1-ubyte")
+}
+
+#[test]
+fn a_missing_directory_is_named() {
+    fails_with(
+        Path::new("/nonexistent/flowload-data"),
+        &["/nonexistent/flowload-data", "no such directory"],
+    );
+}
+
+#[test]
+fn a_directory_without_idx_files_says_what_it_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(
+        dir.path(),
+        &["no IDX data found", "train-images-idx3-ubyte"],
+    );
+}
+
+#[test]
+fn a_wrong_magic_number_names_the_file() {
+    let dir = fixture();
+    let mut bytes = fs::read(images(dir.path())).unwrap();
+    bytes[3] = 0x01;
+    fs::write(images(dir.path()), bytes).unwrap();
+    fails_with(
+        dir.path(),
+        &[
+            "train-images-idx3-ubyte",
+            "bad magic number 0x00000801",
+            "expected 0x00000803",
+        ],
+    );
+}
+
+#[test]
+fn a_truncated_file_names_the_first_incomplete_record() {
+    let dir = fixture();
+    let bytes = fs::read(images(dir.path())).unwrap();
+    // Header 16 bytes + 20 records of 16 bytes; keep 12.5 records.
+    fs::write(images(dir.path()), &bytes[..16 + 12 * 16 + 8]).unwrap();
+    fails_with(
+        dir.path(),
+        &[
+            "train-images-idx3-ubyte",
+            "truncated",
+            "record 12 is the first incomplete",
+        ],
+    );
+}
+
+#[test]
+fn a_truncated_gzip_file_is_reported_as_truncated() {
+    let dir = fixture();
+    let raw = fs::read(images(dir.path())).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &raw).unwrap();
+    let gz = gz.finish().unwrap();
+    fs::remove_file(images(dir.path())).unwrap();
+    fs::write(
+        dir.path().join("train-images-idx3-ubyte.gz"),
+        &gz[..gz.len() / 2],
+    )
+    .unwrap();
+    fails_with(dir.path(), &["train-images-idx3-ubyte.gz", "truncated"]);
+}
+
+#[test]
+fn an_image_label_count_mismatch_names_both_files() {
+    let dir = fixture();
+    let mut bytes = fs::read(labels(dir.path())).unwrap();
+    bytes[7] = 19; // header says 19 labels
+    bytes.pop();
+    fs::write(labels(dir.path()), bytes).unwrap();
+    fails_with(
+        dir.path(),
+        &[
+            "train-images-idx3-ubyte holds 20 images",
+            "train-labels-idx1-ubyte holds 19 labels",
+        ],
+    );
+}
+
+#[test]
+fn a_label_outside_the_class_count_names_the_record() {
+    let dir = fixture();
+    let mut bytes = fs::read(labels(dir.path())).unwrap();
+    bytes[8 + 5] = 12;
+    fs::write(labels(dir.path()), bytes).unwrap();
+    fails_with(
+        dir.path(),
+        &[
+            "train-labels-idx1-ubyte",
+            "record 5",
+            "label 12 is outside 0..10",
+        ],
+    );
+}
+
+#[test]
+fn an_empty_data_set_is_an_error() {
+    let dir = fixture();
+    let mut img = fs::read(images(dir.path())).unwrap();
+    img.truncate(16);
+    img[4..8].copy_from_slice(&0u32.to_be_bytes());
+    fs::write(images(dir.path()), img).unwrap();
+    fs::write(labels(dir.path()), [0, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    fails_with(dir.path(), &["train-images-idx3-ubyte", "empty"]);
+}
+
+#[test]
+fn a_zero_variance_channel_is_named() {
+    let dir = fixture();
+    let mut img = fs::read(images(dir.path())).unwrap();
+    img[16..].fill(77);
+    fs::write(images(dir.path()), img).unwrap();
+    fails_with(
+        dir.path(),
+        &["channel 0 has zero variance", "every pixel is 77"],
+    );
+}
+
+#[test]
+fn zero_variance_is_fine_when_normalization_is_off() {
+    let dir = fixture();
+    let mut img = fs::read(images(dir.path())).unwrap();
+    img[16..].fill(77);
+    fs::write(images(dir.path()), img).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = flowload(&[
+        "run",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--normalize",
+        "false",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_stats_file_is_named() {
+    let dir = fixture();
+    let stats = dir.path().join("stats.json");
+    fs::write(
+        &stats,
+        r#"{"images":1,"channels":3,"height":4,"width":4,"mean":[0.1,0.2,0.3],"std":[1,1,1]}"#,
+    )
+    .unwrap();
+    let out = flowload(&[
+        "run",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--stats",
+        stats.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("stats.json") && err.contains("3x4x4") && err.contains("1x4x4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_pipeline_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    fs::write(&p, "data = \"synthetic\"\n[grid]\nworkerz = [1]\n").unwrap();
+    let out = flowload(&["run", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("p.toml") && err.contains("workerz"), "{err}");
+}
+
+#[test]
+fn a_zero_batch_size_is_rejected_by_the_flag_parser() {
+    let out = flowload(&["run", "--data", "synthetic", "--batch-size", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Invalid batch size '0'"),
+        "{}",
+        stderr(&out)
+    );
+}
