@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Loader benchmark: builds flowload in release, then runs scripts/bench_loader.py against
-# PyTorch 2.11 in the same invocation. Prints a Markdown table of images/s and ratios.
+# Benchmarks against PyTorch 2.11, each side by side in one invocation:
+#   scripts/bench.sh loader [DATA_DIR]   loader-only images/s (scripts/bench_loader.py)
+#   scripts/bench.sh train  [DATA_DIR]   training epoch and data-wait seconds (scripts/bench_train.py)
+# Builds flowload in release first. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 cargo build --release --quiet
-exec python scripts/bench_loader.py target/release/flowload "${1:-/usr/share/datasets/fashion-mnist}"
+what="${1:-loader}"
+data="${2:-/usr/share/datasets/fashion-mnist}"
+case "$what" in
+    loader) exec python scripts/bench_loader.py target/release/flowload "$data" ;;
+    train) exec python scripts/bench_train.py target/release/flowload "$data" ;;
+    *) echo "usage: scripts/bench.sh loader|train [DATA_DIR]" >&2; exit 2 ;;
+esac

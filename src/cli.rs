@@ -23,7 +23,7 @@ pub enum Command {
     /// Print per-channel mean and std (0..1 scale) of a source's training split.
     Stats(StatsArgs),
     /// Run every combination of a pipeline's grid and report each run.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +51,12 @@ pub struct RunArgs {
     /// Batch sizes, comma-separated; each value is a run.
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = parse_batch_size)]
     pub batch_size: Option<Vec<usize>>,
+    /// Adam learning rates, comma-separated; each value is a run.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub lr: Option<Vec<f64>>,
+    /// Devices, comma-separated: auto (CUDA when present), cpu, cuda, cuda:N; each value is a run.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub device: Option<Vec<String>>,
     /// Normalization on or off, comma-separated (`false,true`); each value is a run.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub normalize: Option<Vec<bool>>,
@@ -78,6 +84,9 @@ pub struct RunArgs {
     /// Output directory (default `results/<pipeline name>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Skip runs already complete in the output directory (after a crash or a kill).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 fn parse_batch_size(s: &str) -> std::result::Result<usize, String> {
@@ -107,6 +116,8 @@ impl RunArgs {
         set!(p.grid.workers, self.workers);
         set!(p.grid.batch_size, self.batch_size);
         set!(p.grid.normalize, self.normalize);
+        set!(p.grid.lr, self.lr);
+        set!(p.grid.device, self.device);
         set!(p.epochs, self.epochs);
         set!(p.seed, self.seed);
         set!(p.prefetch, self.prefetch);

@@ -27,7 +27,7 @@ pub struct Pipeline {
     pub prefetch: usize,
     /// Precomputed statistics (`flowload stats --json` output) instead of the statistics pass.
     pub stats: Option<PathBuf>,
-    /// `null` pulls and touches batches only. Default `null`.
+    /// `train` trains the seed's network; `null` pulls and touches batches only. Default `train`.
     pub sink: SinkKind,
     /// Output directory. Default `results/<name>`.
     pub out: Option<PathBuf>,
@@ -38,10 +38,14 @@ pub struct Pipeline {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Grid {
+    /// Adam learning rates. Default [0.01], the seed's.
+    pub lr: Vec<f64>,
     /// Decode workers: 0 builds batches on the consumer's thread. Default [1].
     pub workers: Vec<usize>,
     /// Images per batch. Default [1000], the seed's.
     pub batch_size: Vec<usize>,
+    /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`. Default ["auto"].
+    pub device: Vec<String>,
     /// `(x/255 − mean)/std` when true, `x/255` alone when false. Default [true].
     pub normalize: Vec<bool>,
 }
@@ -49,7 +53,9 @@ pub struct Grid {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
-    /// Pull every batch, touch it, count images and seconds.
+    /// Train the seed's network on every batch and evaluate on the test split each epoch.
+    Train,
+    /// Pull every batch, touch it, count images and seconds: the loader alone.
     Null,
 }
 
@@ -64,7 +70,7 @@ impl Default for Pipeline {
             drop_last: false,
             prefetch: 2,
             stats: None,
-            sink: SinkKind::Null,
+            sink: SinkKind::Train,
             out: None,
             grid: Grid::default(),
         }
@@ -74,20 +80,26 @@ impl Default for Pipeline {
 impl Default for Grid {
     fn default() -> Self {
         Grid {
-            workers: vec![1],
+            lr: vec![0.01],
             batch_size: vec![1000],
+            workers: vec![1],
+            device: vec!["auto".into()],
             normalize: vec![true],
         }
     }
 }
 
-/// One point of the grid.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One point of the grid, with the sweep's seed: the columns that identify a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunParams {
     pub run: u32,
+    pub lr: f64,
     pub batch_size: usize,
     pub workers: usize,
+    /// As given in the grid (`auto`) until the sweep resolves it to the device used (`cpu`, `cuda:0`).
+    pub device: String,
     pub normalize: bool,
+    pub seed: u64,
 }
 
 impl Pipeline {
@@ -119,10 +131,15 @@ impl Pipeline {
         if self.epochs == 0 {
             return bad("epochs must be at least 1");
         }
+        if self.grid.lr.iter().any(|&lr| !(lr > 0.0 && lr.is_finite())) {
+            return bad("grid.lr: learning rates must be positive and finite");
+        }
         if self.grid.batch_size.contains(&0) {
             return bad("grid.batch_size: a batch size of 0 is invalid");
         }
         for (key, empty) in [
+            ("lr", self.grid.lr.is_empty()),
+            ("device", self.grid.device.is_empty()),
             ("workers", self.grid.workers.is_empty()),
             ("batch_size", self.grid.batch_size.is_empty()),
             ("normalize", self.grid.normalize.is_empty()),
@@ -134,23 +151,53 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The Cartesian product of the grid, in a fixed order (batch size, then workers, then
-    /// normalize varying fastest), numbered from 1.
+    /// The Cartesian product of the grid in the seed's RunBuilder order (lr, batch_size,
+    /// workers, device, normalize; the last varies fastest), numbered from 1.
     pub fn runs(&self) -> Vec<RunParams> {
+        let g = &self.grid;
         let mut runs = Vec::new();
-        for &batch_size in &self.grid.batch_size {
-            for &workers in &self.grid.workers {
-                for &normalize in &self.grid.normalize {
-                    runs.push(RunParams {
-                        run: runs.len() as u32 + 1,
-                        batch_size,
-                        workers,
-                        normalize,
-                    });
+        for &lr in &g.lr {
+            for &batch_size in &g.batch_size {
+                for &workers in &g.workers {
+                    for device in &g.device {
+                        for &normalize in &g.normalize {
+                            runs.push(RunParams {
+                                run: runs.len() as u32 + 1,
+                                lr,
+                                batch_size,
+                                workers,
+                                device: device.clone(),
+                                normalize,
+                                seed: self.seed,
+                            });
+                        }
+                    }
                 }
             }
         }
         runs
+    }
+
+    /// Whether a run made under `other` is the same run as under `self`: everything that
+    /// changes a run's numbers agrees (the grid point itself is compared separately).
+    pub fn same_runs_as(&self, other: &Pipeline) -> bool {
+        (
+            &self.data,
+            self.epochs,
+            self.seed,
+            self.shuffle,
+            self.drop_last,
+            &self.stats,
+            self.sink,
+        ) == (
+            &other.data,
+            other.epochs,
+            other.seed,
+            other.shuffle,
+            other.drop_last,
+            &other.stats,
+            other.sink,
+        )
     }
 }
 

@@ -67,6 +67,12 @@ pub enum Error {
     Config(String),
     #[error("dataflow: {0}")]
     Dataflow(String),
+    #[error("{0}")]
+    Device(String),
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("{path}: parquet: {detail}")]
+    Parquet { path: PathBuf, detail: String },
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }

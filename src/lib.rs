@@ -2,11 +2,12 @@
 //!
 //! The flow, in module order: [`source`] (IDX, synthetic) → [`ops`] (`plan → decode → stats →
 //! normalize → batch → queue`, one timely operator per file) → wired in [`pipeline`] → consumed
-//! by a [`sink`]; [`sweep`] runs a [`config`] grid of such runs.
+//! by a [`sink`] (training the seed's [`model`], or null; metrics to Parquet); [`sweep`] runs a [`config`] grid of such runs.
 
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod model;
 pub mod ops;
 pub mod pipeline;
 pub mod sink;

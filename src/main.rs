@@ -8,7 +8,7 @@ use clap::Parser;
 use flowload::cli::{Cli, Command, RunArgs, StatsArgs};
 use flowload::pipeline::compute_stats;
 use flowload::source::SourceSpec;
-use flowload::sweep::run_sweep;
+use flowload::sweep::{SweepOptions, format_table, run_sweep};
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Stats(args) => stats(args),
-        Command::Run(args) => sweep(args),
+        Command::Run(args) => sweep(*args),
     }
 }
 
@@ -70,10 +70,20 @@ fn stats(args: StatsArgs) -> anyhow::Result<()> {
 fn sweep(args: RunArgs) -> anyhow::Result<()> {
     let pipeline = args.pipeline()?;
     let out = pipeline.out_dir();
-    run_sweep(&pipeline, |report, total| {
+    let options = SweepOptions {
+        resume: args.resume,
+    };
+    let sweep = run_sweep(&pipeline, options, |report, total| {
         println!("{}", report.summary_line(total))
     })?;
-    println!("summary: {}", out.join("summary.json").display());
+    println!();
+    print!("{}", format_table(&sweep.runs));
+    println!();
+    println!(
+        "metrics: {}  summary: {}",
+        out.join("runs").join("*.parquet").display(),
+        out.join("summary.json").display()
+    );
     Ok(())
 }
 

@@ -267,3 +267,24 @@ impl Drop for Loader {
         }
     }
 }
+
+/// Every record of `split` once, in file order, built on this thread: the evaluation batches.
+pub fn batches_in_order(
+    split: &Arc<Split>,
+    normalizer: &Normalizer,
+    batch_size: usize,
+) -> Result<Vec<Batch>> {
+    let order = EpochOrder {
+        records: split.len(),
+        batch_size,
+        drop_last: false,
+        shuffle: None,
+    };
+    let config = LoaderConfig {
+        order,
+        epochs: 1,
+        workers: 0,
+        prefetch: 1,
+    };
+    Loader::new(Arc::clone(split), normalizer.clone(), config)?.collect()
+}

@@ -1,5 +1,6 @@
-//! A sweep: every run of a pipeline's grid, each one `stats → loader → sink`, with a summary.
+//! A sweep: every run of a pipeline's grid, each one `stats → loader → sink → Parquet`.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,57 +12,69 @@ use crate::error::{Error, Result};
 use crate::ops::normalize::Normalizer;
 use crate::ops::plan::EpochOrder;
 use crate::ops::stats::Stats;
-use crate::pipeline::{Loader, LoaderConfig, compute_stats};
-use crate::sink::{self, EpochReport};
+use crate::pipeline::{Loader, LoaderConfig, batches_in_order, compute_stats};
+use crate::sink::metrics::{EpochMetrics, MetricsWriter, read_run, run_path};
+use crate::sink::null;
+use crate::sink::train::{Trainer, device_name, parse_device};
 use crate::source::{Dataset, SourceSpec};
+
+/// Images per evaluation batch; evaluation needs no gradients, so bigger is just faster.
+const EVAL_BATCH: usize = 1000;
 
 /// The outcome of one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
-    #[serde(flatten)]
     pub params: RunParams,
-    pub seed: u64,
-    pub images_per_epoch: usize,
-    /// Seconds of the statistics pass; 0 when normalization is off or `--stats` supplied them.
-    pub stats_seconds: f64,
+    /// Statistics used for normalization (`None` when it is off).
     pub stats: Option<Stats>,
-    pub epochs: Vec<EpochReport>,
+    pub epochs: Vec<EpochMetrics>,
+    /// True when `--resume` found this run complete and did not run it again.
+    pub resumed: bool,
 }
 
 impl RunReport {
-    /// Median over epochs, so one slow epoch (page cache, a noisy neighbour) does not dominate.
-    pub fn median_images_per_second(&self) -> f64 {
-        let mut v: Vec<f64> = self
-            .epochs
-            .iter()
-            .map(EpochReport::images_per_second)
-            .collect();
-        v.sort_by(f64::total_cmp);
-        match v.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => v[n / 2],
-            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-        }
-    }
-
     pub fn summary_line(&self, total_runs: usize) -> String {
         let p = &self.params;
-        let secs: f64 = self.epochs.iter().map(|e| e.seconds).sum();
+        let mut s = format!(
+            "run {}/{}  lr={} batch_size={} workers={} device={} normalize={}",
+            p.run, total_runs, p.lr, p.batch_size, p.workers, p.device, p.normalize
+        );
+        if self.resumed {
+            s.push_str("  already complete, skipped (--resume)");
+            return s;
+        }
+        let Some(last) = self.epochs.last() else {
+            return s;
+        };
+        let n = self.epochs.len() as f64;
+        let secs: f64 = self.epochs.iter().map(|e| e.epoch_seconds).sum();
         let wait: f64 = self.epochs.iter().map(|e| e.data_wait_seconds).sum();
-        format!(
-            "run {}/{}  workers={} batch_size={} normalize={}  {} images x {} epochs in {:.3} s (data wait {:.3} s, stats {:.3} s)  median {:.0} images/s",
-            p.run,
-            total_runs,
-            p.workers,
-            p.batch_size,
-            p.normalize,
-            self.images_per_epoch,
-            self.epochs.len(),
-            secs,
-            wait,
-            self.stats_seconds,
-            self.median_images_per_second()
-        )
+        let _ = write!(s, "  {} epochs", self.epochs.len());
+        if let (Some(loss), Some(acc)) = (last.loss, last.accuracy) {
+            let _ = write!(s, ", loss {loss:.4} acc {acc:.4}");
+        }
+        if let Some(ta) = last.test_accuracy {
+            let _ = write!(s, " test acc {ta:.4}");
+        }
+        let _ = write!(
+            s,
+            "  epoch {:.3} s (data wait {:.1}%)  {:.0} images/s  stats {:.3} s",
+            secs / n,
+            100.0 * wait / secs,
+            median(self.epochs.iter().map(|e| e.images_per_second)),
+            last.stats_seconds
+        );
+        s
+    }
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -73,21 +86,65 @@ pub struct SweepReport {
     pub runs: Vec<RunReport>,
 }
 
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SweepOptions {
+    /// Skip runs whose Parquet file under the output directory is already complete.
+    pub resume: bool,
+}
+
 /// Runs every point of the grid, calling `on_run` after each (the CLI prints a line there).
 pub fn run_sweep(
     pipeline: &Pipeline,
+    options: SweepOptions,
     mut on_run: impl FnMut(&RunReport, usize),
 ) -> Result<SweepReport> {
     pipeline.validate()?;
+    // Resolve devices first: `--device cuda` without CUDA fails before any work is done.
+    let devices = pipeline
+        .grid
+        .device
+        .iter()
+        .map(|d| Ok((d.clone(), device_name(parse_device(d)?))))
+        .collect::<Result<Vec<_>>>()?;
     let data = SourceSpec::parse(&pipeline.data)?.open()?;
     let given_stats = match &pipeline.stats {
         Some(path) => Some(Stats::load(path, data.train.shape)?),
         None => None,
     };
-    let runs = pipeline.runs();
+    let out = pipeline.out_dir();
+    let config_json = serde_json::to_string(pipeline).expect("pipeline serializes");
+    let mut runs = pipeline.runs();
+    for p in &mut runs {
+        p.device = devices
+            .iter()
+            .find(|(spec, _)| *spec == p.device)
+            .expect("resolved above")
+            .1
+            .clone();
+    }
     let mut reports = Vec::with_capacity(runs.len());
     for params in &runs {
-        let report = run_one(pipeline, &data, params, given_stats.as_ref())?;
+        let path = run_path(&out, params.run);
+        let report = match options
+            .resume
+            .then(|| completed(&path, params, pipeline))
+            .flatten()
+        {
+            Some(epochs) => RunReport {
+                params: params.clone(),
+                stats: None,
+                epochs,
+                resumed: true,
+            },
+            None => {
+                let mut writer = MetricsWriter::try_new(&path, params, &config_json)?;
+                let report = run_one(pipeline, &data, params, given_stats.as_ref(), |row| {
+                    writer.write(std::slice::from_ref(row))
+                })?;
+                writer.close()?;
+                report
+            }
+        };
         on_run(&report, runs.len());
         reports.push(report);
     }
@@ -96,26 +153,38 @@ pub fn run_sweep(
         dataset: data.train.origin.clone(),
         runs: reports,
     };
-    write_summary(&pipeline.out_dir(), &sweep)?;
+    write_summary(&out, &sweep)?;
     Ok(sweep)
 }
 
+/// The rows of `path` if it holds this exact run, complete; `None` means run it (again).
+fn completed(path: &Path, params: &RunParams, pipeline: &Pipeline) -> Option<Vec<EpochMetrics>> {
+    let file = read_run(path).ok()?;
+    let made_with: Pipeline = serde_json::from_str(&file.config_json).ok()?;
+    (file.params == *params
+        && made_with.same_runs_as(pipeline)
+        && file.rows.len() == pipeline.epochs as usize)
+        .then_some(file.rows)
+}
+
 /// One run: statistics (once, reused by every epoch), then the loader into the sink.
+/// `on_epoch` receives each epoch's row as soon as it is measured.
 pub fn run_one(
     pipeline: &Pipeline,
     data: &Dataset,
     params: &RunParams,
     given_stats: Option<&Stats>,
+    on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
 ) -> Result<RunReport> {
     let train = &data.train;
-    let started = Instant::now();
+    let run_start = Instant::now();
     let stats = match (params.normalize, given_stats) {
         (false, _) => None,
         (true, Some(s)) => Some(s.clone()),
         (true, None) => Some(compute_stats(train, params.workers)?),
     };
     let stats_seconds = if params.normalize && given_stats.is_none() {
-        started.elapsed().as_secs_f64()
+        run_start.elapsed().as_secs_f64()
     } else {
         0.0
     };
@@ -125,7 +194,7 @@ pub fn run_one(
     let normalizer = Normalizer::new(stats.as_ref(), train.shape.channels);
     let loader = Loader::new(
         Arc::clone(train),
-        normalizer,
+        normalizer.clone(),
         LoaderConfig {
             order: EpochOrder {
                 records: train.len(),
@@ -139,16 +208,70 @@ pub fn run_one(
         },
     )?;
     let epochs = match pipeline.sink {
-        SinkKind::Null => sink::null::drain(loader)?,
+        SinkKind::Null => {
+            let rows = null::drain(loader, pipeline.epochs, run_start, stats_seconds)?;
+            rows.iter().try_for_each(on_epoch)?;
+            rows
+        }
+        SinkKind::Train => {
+            // The test split is normalized with the training statistics, as torchvision users do.
+            let test = match &data.test {
+                Some(split) => batches_in_order(split, &normalizer, EVAL_BATCH)?,
+                None => Vec::new(),
+            };
+            let device = parse_device(&params.device)?;
+            let mut trainer =
+                Trainer::new(train.shape, train.classes, params.lr, device, pipeline.seed)?;
+            trainer.fit(
+                loader,
+                pipeline.epochs,
+                &test,
+                run_start,
+                stats_seconds,
+                on_epoch,
+            )?
+        }
     };
     Ok(RunReport {
         params: params.clone(),
-        seed: pipeline.seed,
-        images_per_epoch: epochs.first().map_or(0, |e| e.images as usize),
-        stats_seconds,
         stats,
         epochs,
+        resumed: false,
     })
+}
+
+/// The RunManager's table: one line per (run, epoch).
+pub fn format_table(runs: &[RunReport]) -> String {
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut t = String::from(
+        "run  lr      batch  workers  device  normalize  epoch  loss    accuracy  test_loss  test_acc  epoch_s  wait_s  compute_s  images/s   run_s\n",
+    );
+    for r in runs {
+        let p = &r.params;
+        for e in &r.epochs {
+            let _ = writeln!(
+                t,
+                "{:<4} {:<7} {:<6} {:<8} {:<7} {:<10} {:<6} {:<7} {:<9} {:<10} {:<9} {:<8.3} {:<7.3} {:<10.3} {:<10.0} {:.2}",
+                p.run,
+                p.lr,
+                p.batch_size,
+                p.workers,
+                p.device,
+                p.normalize,
+                e.epoch + 1,
+                opt(e.loss),
+                opt(e.accuracy),
+                opt(e.test_loss),
+                opt(e.test_accuracy),
+                e.epoch_seconds,
+                e.data_wait_seconds,
+                e.compute_seconds,
+                e.images_per_second,
+                e.run_seconds
+            );
+        }
+    }
+    t
 }
 
 /// Writes `summary.json` atomically: a reader never sees half a file.

@@ -183,6 +183,8 @@ fn zero_variance_is_fine_when_normalization_is_off() {
         dir.path().to_str().unwrap(),
         "--normalize",
         "false",
+        "--sink",
+        "null",
         "--out",
         out_dir.to_str().unwrap(),
     ]);

@@ -2,53 +2,60 @@
 
 use std::time::Instant;
 
-use super::EpochReport;
-use crate::error::Result;
+use super::metrics::EpochMetrics;
+use crate::error::{Error, Result};
 use crate::pipeline::Loader;
 
-/// Drains `loader`, one report per epoch.
+/// Drains `loader`, one row per epoch (the training columns stay empty).
 ///
 /// "Touch" reads every label and one image value per 4 KiB page: enough that a lazy loader
 /// could not skip work, little enough that the sink measures the loader, not itself.
-pub fn drain(mut loader: Loader) -> Result<Vec<EpochReport>> {
-    let mut reports: Vec<EpochReport> = Vec::new();
+pub fn drain(
+    mut loader: Loader,
+    epochs: u32,
+    run_start: Instant,
+    stats_seconds: f64,
+) -> Result<Vec<EpochMetrics>> {
+    let per_epoch = loader.batches_per_epoch();
+    let mut rows = Vec::with_capacity(epochs as usize);
     let mut checksum = 0f64;
-    let mut start = Instant::now();
-    let mut current: Option<EpochReport> = None;
-    loop {
-        let waited = Instant::now();
-        let next = loader.next().transpose()?;
-        let wait = waited.elapsed().as_secs_f64();
-        let Some(batch) = next else { break };
-        if current.as_ref().is_some_and(|r| r.epoch != batch.epoch) {
-            let mut done = current.take().expect("checked");
-            // The epoch ends where the wait for the next epoch's first batch began.
-            done.seconds = (waited - start).as_secs_f64();
-            reports.push(done);
-            start = waited;
+    for epoch in 0..epochs {
+        let (mut wait, mut touch, mut images) = (0.0, 0.0, 0u64);
+        let started = Instant::now();
+        for _ in 0..per_epoch {
+            let t = Instant::now();
+            let batch = loader.next().ok_or_else(|| {
+                Error::Dataflow(format!("the loader ended early in epoch {epoch}"))
+            })??;
+            let t2 = Instant::now();
+            wait += (t2 - t).as_secs_f64();
+            images += batch.rows() as u64;
+            checksum += batch.labels().iter().sum::<i64>() as f64;
+            checksum += batch
+                .images()
+                .iter()
+                .step_by(1024)
+                .map(|&v| v as f64)
+                .sum::<f64>();
+            touch += t2.elapsed().as_secs_f64();
         }
-        let report = current.get_or_insert(EpochReport {
-            epoch: batch.epoch,
-            images: 0,
-            batches: 0,
-            seconds: 0.0,
-            data_wait_seconds: 0.0,
+        let epoch_seconds = started.elapsed().as_secs_f64();
+        rows.push(EpochMetrics {
+            epoch,
+            loss: None,
+            accuracy: None,
+            test_loss: None,
+            test_accuracy: None,
+            epoch_seconds,
+            run_seconds: run_start.elapsed().as_secs_f64(),
+            images,
+            images_per_second: images as f64 / epoch_seconds,
+            data_wait_seconds: wait,
+            compute_seconds: touch,
+            eval_seconds: 0.0,
+            stats_seconds,
         });
-        report.data_wait_seconds += wait;
-        report.images += batch.rows() as u64;
-        report.batches += 1;
-        checksum += batch.labels().iter().sum::<i64>() as f64;
-        checksum += batch
-            .images()
-            .iter()
-            .step_by(1024)
-            .map(|&v| v as f64)
-            .sum::<f64>();
-    }
-    if let Some(mut done) = current {
-        done.seconds = start.elapsed().as_secs_f64();
-        reports.push(done);
     }
     std::hint::black_box(checksum);
-    Ok(reports)
+    Ok(rows)
 }

@@ -1,0 +1,270 @@
+//! Metrics sink: the seed's RunManager table as Parquet, one file per run, written atomically.
+//!
+//! Lifecycle as arrow-rs's `ArrowWriter`: [`MetricsWriter::try_new`] → [`MetricsWriter::write`] →
+//! [`MetricsWriter::close`]. Rows go to a hidden temporary file that `close` renames into place,
+//! so a crash or `kill -9` in run k leaves runs 1..k−1 whole and no half-written run behind.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunParams;
+use crate::error::{Error, Result};
+
+/// Key-value metadata keys: the sweep's effective config, and this run's point of the grid.
+pub const CONFIG_KEY: &str = "flowload.config";
+pub const RUN_KEY: &str = "flowload.run";
+
+/// One epoch of one run: what the RunManager tracked, plus where the time went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: u32,
+    /// Sample-weighted mean training loss; `None` for the null sink.
+    pub loss: Option<f64>,
+    pub accuracy: Option<f64>,
+    /// On the test split, normalized with the training statistics; `None` without a test split.
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    /// Training time of the epoch: data wait + compute (evaluation excluded).
+    pub epoch_seconds: f64,
+    /// Wall time since the run started, statistics and evaluation included.
+    pub run_seconds: f64,
+    pub images: u64,
+    pub images_per_second: f64,
+    /// Time the trainer was blocked waiting for the next batch (inline batch building at workers 0).
+    pub data_wait_seconds: f64,
+    pub compute_seconds: f64,
+    pub eval_seconds: f64,
+    /// The once-per-run statistics pass; 0 when normalization is off or `--stats` supplied them.
+    pub stats_seconds: f64,
+}
+
+/// The table's schema: run parameters first, then the epoch's measurements.
+pub fn schema() -> SchemaRef {
+    let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
+    Arc::new(Schema::new(vec![
+        f("run", DataType::UInt32, false),
+        f("lr", DataType::Float64, false),
+        f("batch_size", DataType::UInt32, false),
+        f("workers", DataType::UInt32, false),
+        f("device", DataType::Utf8, false),
+        f("normalize", DataType::Boolean, false),
+        f("seed", DataType::UInt64, false),
+        f("epoch", DataType::UInt32, false),
+        f("loss", DataType::Float64, true),
+        f("accuracy", DataType::Float64, true),
+        f("test_loss", DataType::Float64, true),
+        f("test_accuracy", DataType::Float64, true),
+        f("epoch_seconds", DataType::Float64, false),
+        f("run_seconds", DataType::Float64, false),
+        f("images", DataType::UInt64, false),
+        f("images_per_second", DataType::Float64, false),
+        f("data_wait_seconds", DataType::Float64, false),
+        f("compute_seconds", DataType::Float64, false),
+        f("eval_seconds", DataType::Float64, false),
+        f("stats_seconds", DataType::Float64, false),
+    ]))
+}
+
+/// The file of run `run` under `dir`: `dir/runs/run-0001.parquet`, so that
+/// `read_parquet('results/*/runs/*.parquet')` reads every sweep at once.
+pub fn run_path(dir: &Path, run: u32) -> PathBuf {
+    dir.join("runs").join(format!("run-{run:04}.parquet"))
+}
+
+/// Writes one run's rows to a temporary file, renamed into place by [`MetricsWriter::close`].
+pub struct MetricsWriter {
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    params: RunParams,
+}
+
+impl MetricsWriter {
+    pub fn try_new(path: &Path, params: &RunParams, config_json: &str) -> Result<Self> {
+        let dir = path.parent().expect("run_path has a parent");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let name = path
+            .file_name()
+            .expect("run_path has a name")
+            .to_string_lossy();
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let run_json = serde_json::to_string(params).expect("params serialize");
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new(CONFIG_KEY.into(), config_json.to_string()),
+                KeyValue::new(RUN_KEY.into(), run_json),
+            ]))
+            .build();
+        let writer =
+            ArrowWriter::try_new(file, schema(), Some(props)).map_err(parquet_err(&tmp))?;
+        Ok(MetricsWriter {
+            writer,
+            tmp,
+            path: path.into(),
+            params: params.clone(),
+        })
+    }
+
+    pub fn write(&mut self, rows: &[EpochMetrics]) -> Result<()> {
+        let batch = to_record_batch(&self.params, rows)?;
+        self.writer.write(&batch).map_err(parquet_err(&self.tmp))
+    }
+
+    /// Finishes the file, flushes it to disk, and renames it into place.
+    pub fn close(self) -> Result<PathBuf> {
+        let file = self.writer.into_inner().map_err(parquet_err(&self.tmp))?;
+        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        Ok(self.path)
+    }
+}
+
+fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+    move |e| Error::Parquet {
+        path: path.into(),
+        detail: e.to_string(),
+    }
+}
+
+fn to_record_batch(p: &RunParams, rows: &[EpochMetrics]) -> Result<RecordBatch> {
+    let n = rows.len();
+    let f64s = |get: fn(&EpochMetrics) -> f64| -> ArrayRef {
+        Arc::new(rows.iter().map(get).collect::<Float64Array>())
+    };
+    let opt = |get: fn(&EpochMetrics) -> Option<f64>| -> ArrayRef {
+        Arc::new(rows.iter().map(get).collect::<Float64Array>())
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from(vec![p.run; n])),
+        Arc::new(Float64Array::from(vec![p.lr; n])),
+        Arc::new(UInt32Array::from(vec![p.batch_size as u32; n])),
+        Arc::new(UInt32Array::from(vec![p.workers as u32; n])),
+        Arc::new(StringArray::from(vec![p.device.as_str(); n])),
+        Arc::new(BooleanArray::from(vec![p.normalize; n])),
+        Arc::new(UInt64Array::from(vec![p.seed; n])),
+        Arc::new(rows.iter().map(|r| r.epoch).collect::<UInt32Array>()),
+        opt(|r| r.loss),
+        opt(|r| r.accuracy),
+        opt(|r| r.test_loss),
+        opt(|r| r.test_accuracy),
+        f64s(|r| r.epoch_seconds),
+        f64s(|r| r.run_seconds),
+        Arc::new(rows.iter().map(|r| r.images).collect::<UInt64Array>()),
+        f64s(|r| r.images_per_second),
+        f64s(|r| r.data_wait_seconds),
+        f64s(|r| r.compute_seconds),
+        f64s(|r| r.eval_seconds),
+        f64s(|r| r.stats_seconds),
+    ];
+    Ok(RecordBatch::try_new(schema(), columns)?)
+}
+
+/// A run file read back: its grid point, the sweep config it was made with, and its rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFile {
+    pub params: RunParams,
+    pub config_json: String,
+    pub rows: Vec<EpochMetrics>,
+}
+
+/// Reads a run file written by [`MetricsWriter`], checking every column against the schema.
+pub fn read_run(path: &Path) -> Result<RunFile> {
+    let bad = |detail: String| Error::Parquet {
+        path: path.into(),
+        detail,
+    };
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err(path))?;
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let get = |key: &str| {
+        kv.iter()
+            .find(|k| k.key == key)
+            .and_then(|k| k.value.clone())
+            .ok_or_else(|| bad(format!("no '{key}' metadata: not a flowload run file")))
+    };
+    let params: RunParams = serde_json::from_str(&get(RUN_KEY)?).map_err(|e| bad(e.to_string()))?;
+    let config_json = get(CONFIG_KEY)?;
+    let reader = builder.build().map_err(parquet_err(path))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| bad(format!("column '{name}' is missing")))
+        };
+        let f64s = |name: &str| -> Result<Float64Array> {
+            col(name)?
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .cloned()
+                .ok_or_else(|| bad(format!("column '{name}' is not Float64")))
+        };
+        let epochs = col("epoch")?
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .cloned()
+            .ok_or_else(|| bad("column 'epoch' is not UInt32".into()))?;
+        let images = col("images")?
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .cloned()
+            .ok_or_else(|| bad("column 'images' is not UInt64".into()))?;
+        let opt = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+        let [loss, acc, tl, ta, es, rs, ips, dw, cs, ev, ss] = [
+            "loss",
+            "accuracy",
+            "test_loss",
+            "test_accuracy",
+            "epoch_seconds",
+            "run_seconds",
+            "images_per_second",
+            "data_wait_seconds",
+            "compute_seconds",
+            "eval_seconds",
+            "stats_seconds",
+        ]
+        .map(f64s);
+        let (loss, acc, tl, ta, es, rs, ips, dw, cs, ev, ss) =
+            (loss?, acc?, tl?, ta?, es?, rs?, ips?, dw?, cs?, ev?, ss?);
+        for i in 0..batch.num_rows() {
+            rows.push(EpochMetrics {
+                epoch: epochs.value(i),
+                loss: opt(&loss, i),
+                accuracy: opt(&acc, i),
+                test_loss: opt(&tl, i),
+                test_accuracy: opt(&ta, i),
+                epoch_seconds: es.value(i),
+                run_seconds: rs.value(i),
+                images: images.value(i),
+                images_per_second: ips.value(i),
+                data_wait_seconds: dw.value(i),
+                compute_seconds: cs.value(i),
+                eval_seconds: ev.value(i),
+                stats_seconds: ss.value(i),
+            });
+        }
+    }
+    Ok(RunFile {
+        params,
+        config_json,
+        rows,
+    })
+}

@@ -1,0 +1,252 @@
+//! Training sink: the seed's network learns from the streamed Arrow batches (tch, GPU when present).
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tch::nn::{self, Module, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+use super::metrics::EpochMetrics;
+use crate::error::{Error, Result};
+use crate::model::Network;
+use crate::ops::batch::Batch;
+use crate::pipeline::Loader;
+
+/// Resolves `auto`, `cpu`, `cuda` or `cuda:N`. An explicit CUDA device that is not there is an
+/// error, never a silent fallback to the CPU.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let cuda = |n: usize| {
+        let count = tch::Cuda::device_count() as usize;
+        if n < count {
+            Ok(Device::Cuda(n))
+        } else {
+            Err(Error::Device(format!(
+                "--device {spec}: CUDA device {n} is not available (this process sees {count} CUDA device(s){})",
+                if count == 0 {
+                    "; is libtorch_cuda loaded and a GPU present?"
+                } else {
+                    ""
+                }
+            )))
+        }
+    };
+    match spec {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => cuda(0),
+        _ => match spec.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => cuda(n),
+            _ => Err(Error::Device(format!(
+                "--device {spec}: expected auto, cpu, cuda or cuda:N"
+            ))),
+        },
+    }
+}
+
+pub fn device_name(d: Device) -> String {
+    match d {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(n) => format!("cuda:{n}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Views a batch's image buffer as a `[B,C,H,W]` tensor. On the CPU this is the Arrow buffer
+/// itself, no copy; on a GPU it is exactly one host→device copy.
+///
+/// The CPU tensor borrows `batch`: it must not outlive it, which `Trainer::step` guarantees by
+/// finishing backward before the batch is dropped.
+fn images_tensor(batch: &Batch, device: Device) -> Tensor {
+    let s = batch.shape;
+    let dims = [
+        batch.rows() as i64,
+        s.channels as i64,
+        s.height as i64,
+        s.width as i64,
+    ];
+    let values = batch.images();
+    // SAFETY: `values` is a live, contiguous f32 buffer of exactly B·C·H·W elements, and the
+    // returned tensor is dropped (and on CUDA, copied) before `batch` is.
+    let view =
+        unsafe { Tensor::from_blob(values.as_ptr().cast(), &dims, &[], Kind::Float, Device::Cpu) };
+    if device == Device::Cpu {
+        view
+    } else {
+        view.to_device(device)
+    }
+}
+
+fn labels_tensor(batch: &Batch, device: Device) -> Tensor {
+    let labels = batch.labels();
+    // SAFETY: as above; i64 labels, one per row.
+    let view = unsafe {
+        Tensor::from_blob(
+            labels.as_ptr().cast(),
+            &[labels.len() as i64],
+            &[],
+            Kind::Int64,
+            Device::Cpu,
+        )
+    };
+    if device == Device::Cpu {
+        view
+    } else {
+        view.to_device(device)
+    }
+}
+
+/// The network, its optimizer and the device.
+pub struct Trainer {
+    net: Network,
+    opt: nn::Optimizer,
+    device: Device,
+    _vs: nn::VarStore,
+}
+
+/// Loss summed over samples and correct predictions of some batches.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    loss_sum: f64,
+    correct: i64,
+    images: u64,
+}
+
+impl Tally {
+    fn add(&mut self, logits: &Tensor, loss: &Tensor, ys: &Tensor, rows: usize) {
+        self.loss_sum += loss.double_value(&[]) * rows as f64;
+        self.correct += logits
+            .argmax(-1, false)
+            .eq_tensor(ys)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        self.images += rows as u64;
+    }
+    fn loss(&self) -> f64 {
+        self.loss_sum / self.images as f64
+    }
+    fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.images as f64
+    }
+}
+
+impl Trainer {
+    /// Builds the seed's network on `device` with Adam at `lr`. `seed` fixes the initial weights.
+    pub fn new(
+        batch_shape: crate::source::Shape,
+        classes: usize,
+        lr: f64,
+        device: Device,
+        seed: u64,
+    ) -> Result<Self> {
+        tch::manual_seed(seed as i64);
+        let vs = nn::VarStore::new(device);
+        let net = Network::new(&vs.root(), batch_shape, classes)?;
+        let opt = nn::Adam::default().build(&vs, lr)?;
+        Ok(Trainer {
+            net,
+            opt,
+            device,
+            _vs: vs,
+        })
+    }
+
+    fn step(&mut self, batch: &Batch, tally: &mut Tally) {
+        let xs = images_tensor(batch, self.device);
+        let ys = labels_tensor(batch, self.device);
+        let logits = self.net.forward(&xs);
+        let loss = logits.cross_entropy_for_logits(&ys);
+        self.opt.backward_step(&loss);
+        tally.add(&logits, &loss, &ys, batch.rows());
+    }
+
+    fn evaluate(&self, test: &[Batch]) -> (f64, f64) {
+        let _guard = tch::no_grad_guard();
+        let mut tally = Tally::default();
+        for batch in test {
+            let ys = labels_tensor(batch, self.device);
+            let logits = self.net.forward(&images_tensor(batch, self.device));
+            let loss = logits.cross_entropy_for_logits(&ys);
+            tally.add(&logits, &loss, &ys, batch.rows());
+        }
+        (tally.loss(), tally.accuracy())
+    }
+
+    /// The training loop: every epoch takes `loader.batches_per_epoch()` batches, one optimizer
+    /// step each, then evaluates on `test`. `on_epoch` sees each epoch's row as it completes.
+    pub fn fit(
+        &mut self,
+        mut loader: Loader,
+        epochs: u32,
+        test: &[Batch],
+        run_start: Instant,
+        stats_seconds: f64,
+        mut on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
+    ) -> Result<Vec<EpochMetrics>> {
+        let per_epoch = loader.batches_per_epoch();
+        let mut rows = Vec::with_capacity(epochs as usize);
+        for epoch in 0..epochs {
+            let bar = progress_bar(per_epoch, epoch, epochs);
+            let (mut wait, mut compute, mut tally) = (0.0, 0.0, Tally::default());
+            let started = Instant::now();
+            for _ in 0..per_epoch {
+                let t = Instant::now();
+                let batch = loader.next().ok_or_else(|| {
+                    Error::Dataflow(format!("the loader ended early in epoch {epoch}"))
+                })??;
+                let t2 = Instant::now();
+                wait += (t2 - t).as_secs_f64();
+                self.step(&batch, &mut tally);
+                compute += t2.elapsed().as_secs_f64();
+                bar.inc(1);
+                bar.set_message(format!(
+                    "{:.0} img/s  loss {:.4}",
+                    tally.images as f64 / started.elapsed().as_secs_f64(),
+                    tally.loss()
+                ));
+            }
+            let epoch_seconds = started.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+            let evaluated = Instant::now();
+            let (test_loss, test_accuracy) = if test.is_empty() {
+                (None, None)
+            } else {
+                let (l, a) = self.evaluate(test);
+                (Some(l), Some(a))
+            };
+            let row = EpochMetrics {
+                epoch,
+                loss: Some(tally.loss()),
+                accuracy: Some(tally.accuracy()),
+                test_loss,
+                test_accuracy,
+                epoch_seconds,
+                run_seconds: run_start.elapsed().as_secs_f64(),
+                images: tally.images,
+                images_per_second: tally.images as f64 / epoch_seconds,
+                data_wait_seconds: wait,
+                compute_seconds: compute,
+                eval_seconds: evaluated.elapsed().as_secs_f64(),
+                stats_seconds,
+            };
+            on_epoch(&row)?;
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// One bar per epoch on a terminal; nothing when stdout is a pipe or a file.
+fn progress_bar(batches: usize, epoch: u32, epochs: u32) -> ProgressBar {
+    if !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(batches as u64);
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+    bar
+}
