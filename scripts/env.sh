@@ -22,5 +22,11 @@ if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "$
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
 fi
 
+# The report test renders report.html in headless Chromium.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ]; then
+    echo "flowload: installing chromium" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 export PATH="$TORCH_VENV/bin:$PATH"
 export LIBTORCH_USE_PYTORCH=1

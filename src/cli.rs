@@ -24,6 +24,17 @@ pub enum Command {
     Stats(StatsArgs),
     /// Run every combination of a pipeline's grid and report each run.
     Run(Box<RunArgs>),
+    /// Turn a results directory (one sweep or several) into charts and report.html.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results directory: `results/<pipeline>` or a folder holding several of them.
+    pub dir: PathBuf,
+    /// Where the charts and report.html go (default `DIR/report`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +98,9 @@ pub struct RunArgs {
     /// Skip runs already complete in the output directory (after a crash or a kill).
     #[arg(long)]
     pub resume: bool,
+    /// Write charts and report.html into `<out>/report` at the end of the sweep.
+    #[arg(long)]
+    pub report: bool,
 }
 
 fn parse_batch_size(s: &str) -> std::result::Result<usize, String> {

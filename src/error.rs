@@ -73,6 +73,8 @@ pub enum Error {
     Torch(#[from] tch::TchError),
     #[error("{path}: parquet: {detail}")]
     Parquet { path: PathBuf, detail: String },
+    #[error("{path}: {detail}")]
+    Report { path: PathBuf, detail: String },
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }

@@ -2,7 +2,8 @@
 //!
 //! The flow, in module order: [`source`] (IDX, synthetic) → [`ops`] (`plan → decode → stats →
 //! normalize → batch → queue`, one timely operator per file) → wired in [`pipeline`] → consumed
-//! by a [`sink`] (training the seed's [`model`], or null; metrics to Parquet); [`sweep`] runs a [`config`] grid of such runs.
+//! by a [`sink`] (training the seed's [`model`], or null; metrics to Parquet); [`sweep`] runs a [`config`] grid of such runs, and
+//! [`report`] turns results into charts and a page.
 
 pub mod cli;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod sweep;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use flowload::cli::{Cli, Command, RunArgs, StatsArgs};
+use flowload::cli::{Cli, Command, ReportArgs, RunArgs, StatsArgs};
 use flowload::pipeline::compute_stats;
+use flowload::report;
 use flowload::source::SourceSpec;
 use flowload::sweep::{SweepOptions, format_table, run_sweep};
 
@@ -27,6 +28,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Stats(args) => stats(args),
         Command::Run(args) => sweep(*args),
+        Command::Report(args) => report(args),
     }
 }
 
@@ -84,6 +86,32 @@ fn sweep(args: RunArgs) -> anyhow::Result<()> {
         out.join("runs").join("*.parquet").display(),
         out.join("summary.json").display()
     );
+    if args.report {
+        print_report(&out, &out.join("report"))?;
+    }
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| args.dir.join("report"));
+    print_report(&args.dir, &out)
+}
+
+fn print_report(dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let report = report::build(dir, out)?;
+    for (file, why) in &report.problems {
+        eprintln!(
+            "flowload: warning: {}: {why} (left out of the report)",
+            file.display()
+        );
+    }
+    println!("report of {} runs in {}:", report.runs, dir.display());
+    for v in &report.verdicts {
+        println!("  {}", v.text);
+    }
+    for f in &report.files {
+        println!("  wrote {}", f.display());
+    }
     Ok(())
 }
 

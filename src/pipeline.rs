@@ -79,6 +79,25 @@ pub fn compute_stats(split: &Arc<Split>, workers: usize) -> Result<Stats> {
     Ok(Stats::from_sums(split.len(), split.shape, &sums))
 }
 
+/// Marks the calling (worker) thread as a batch thread for the Linux scheduler.
+///
+/// Measured on 2 cores: without it, every `recv` that frees a queue slot wakes the parked
+/// worker, the kernel preempts the trainer in favour of the freshly woken thread, and the
+/// trainer waits ~0.8 ms (one batch build) inside `recv` although the queue was full —
+/// about 1.5% of a Fashion-MNIST epoch. `SCHED_BATCH` threads do not preempt on wake-up; the
+/// worker builds its batch in its fair share of CPU while the trainer computes.
+fn batch_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: plain syscall on the calling thread (pid 0) with a valid parameter block.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+        if rc != 0 {
+            tracing::debug!("SCHED_BATCH not set: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
 /// How batches are produced.
 #[derive(Clone, Debug)]
 pub struct LoaderConfig {
@@ -145,6 +164,7 @@ impl Loader {
             let guards = {
                 let cancel = cancel.clone();
                 timely::execute(timely::Config::process(config.workers), move |worker| {
+                    batch_priority();
                     let tx = senders.lock().expect("sender lock")[worker.index()]
                         .take()
                         .expect("one sender per worker");

@@ -160,7 +160,7 @@ pub fn run_sweep(
 /// The rows of `path` if it holds this exact run, complete; `None` means run it (again).
 fn completed(path: &Path, params: &RunParams, pipeline: &Pipeline) -> Option<Vec<EpochMetrics>> {
     let file = read_run(path).ok()?;
-    let made_with: Pipeline = serde_json::from_str(&file.config_json).ok()?;
+    let made_with: Pipeline = serde_json::from_str(file.config_json.as_deref()?).ok()?;
     (file.params == *params
         && made_with.same_runs_as(pipeline)
         && file.rows.len() == pipeline.epochs as usize)

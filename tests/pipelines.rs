@@ -60,7 +60,10 @@ fn every_pipeline_runs_on_a_tiny_input() {
         let runs = Pipeline::load(&f).unwrap().runs().len();
         let stdout = common::stdout(&o);
         assert_eq!(
-            stdout.lines().filter(|l| l.starts_with("run ") && l.contains(&format!("/{runs} "))).count(),
+            stdout
+                .lines()
+                .filter(|l| l.starts_with("run ") && l.contains(&format!("/{runs} ")))
+                .count(),
             runs,
             "{stdout}"
         );

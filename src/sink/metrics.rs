@@ -175,11 +175,14 @@ fn to_record_batch(p: &RunParams, rows: &[EpochMetrics]) -> Result<RecordBatch> 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunFile {
     pub params: RunParams,
-    pub config_json: String,
+    /// The sweep's effective config (`flowload.config` metadata), when the file has it.
+    pub config_json: Option<String>,
     pub rows: Vec<EpochMetrics>,
 }
 
-/// Reads a run file written by [`MetricsWriter`], checking every column against the schema.
+/// Reads a run file. Tolerant of older layouts: only `run` and `epoch` are required; a missing
+/// measurement reads as NaN (or `None` where the column is nullable), a missing parameter as
+/// the `flowload.run` metadata or the default; any numeric type is accepted.
 pub fn read_run(path: &Path) -> Result<RunFile> {
     let bad = |detail: String| Error::Parquet {
         path: path.into(),
@@ -193,78 +196,113 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
         .key_value_metadata()
         .cloned()
         .unwrap_or_default();
-    let get = |key: &str| {
+    let meta = |key: &str| {
         kv.iter()
             .find(|k| k.key == key)
             .and_then(|k| k.value.clone())
-            .ok_or_else(|| bad(format!("no '{key}' metadata: not a flowload run file")))
     };
-    let params: RunParams = serde_json::from_str(&get(RUN_KEY)?).map_err(|e| bad(e.to_string()))?;
-    let config_json = get(CONFIG_KEY)?;
+    let mut params: RunParams = meta(RUN_KEY)
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_else(|| RunParams {
+            run: 0,
+            lr: f64::NAN,
+            batch_size: 0,
+            workers: 0,
+            device: "?".into(),
+            normalize: false,
+            seed: 0,
+        });
     let reader = builder.build().map_err(parquet_err(path))?;
     let mut rows = Vec::new();
     for batch in reader {
-        let batch = batch?;
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| bad(format!("column '{name}' is missing")))
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let n = batch.num_rows();
+        let num = |name: &str| -> Result<Option<Float64Array>> {
+            let Some(col) = batch.column_by_name(name) else {
+                return Ok(None);
+            };
+            let col = arrow::compute::cast(col, &DataType::Float64)
+                .map_err(|e| bad(format!("column '{name}': {e}")))?;
+            Ok(col.as_any().downcast_ref::<Float64Array>().cloned())
         };
-        let f64s = |name: &str| -> Result<Float64Array> {
-            col(name)?
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .cloned()
-                .ok_or_else(|| bad(format!("column '{name}' is not Float64")))
+        let need = |name: &str| -> Result<Float64Array> {
+            num(name)?.ok_or_else(|| bad(format!("column '{name}' is missing")))
         };
-        let epochs = col("epoch")?
-            .as_any()
-            .downcast_ref::<UInt32Array>()
-            .cloned()
-            .ok_or_else(|| bad("column 'epoch' is not UInt32".into()))?;
-        let images = col("images")?
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .cloned()
-            .ok_or_else(|| bad("column 'images' is not UInt64".into()))?;
-        let opt = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
-        let [loss, acc, tl, ta, es, rs, ips, dw, cs, ev, ss] = [
+        let (run, epoch) = (need("run")?, need("epoch")?);
+        let opt = |a: &Option<Float64Array>, i: usize| {
+            a.as_ref().and_then(|a| a.is_valid(i).then(|| a.value(i)))
+        };
+        let val = |a: &Option<Float64Array>, i: usize| opt(a, i).unwrap_or(f64::NAN);
+        if n > 0 {
+            params.run = run.value(0) as u32;
+            let first = |name: &str| -> Result<Option<f64>> { Ok(opt(&num(name)?, 0)) };
+            if let Some(v) = first("lr")? {
+                params.lr = v;
+            }
+            if let Some(v) = first("batch_size")? {
+                params.batch_size = v as usize;
+            }
+            if let Some(v) = first("workers")? {
+                params.workers = v as usize;
+            }
+            if let Some(v) = first("seed")? {
+                params.seed = v as u64;
+            }
+            if let Some(d) = batch.column_by_name("device").and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<StringArray>()
+                    .map(|a| a.value(0).to_string())
+            }) {
+                params.device = d;
+            }
+            if let Some(b) = batch.column_by_name("normalize").and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .map(|a| a.value(0))
+            }) {
+                params.normalize = b;
+            }
+        }
+        let cols = [
             "loss",
             "accuracy",
             "test_loss",
             "test_accuracy",
             "epoch_seconds",
             "run_seconds",
+            "images",
             "images_per_second",
             "data_wait_seconds",
             "compute_seconds",
             "eval_seconds",
             "stats_seconds",
         ]
-        .map(f64s);
-        let (loss, acc, tl, ta, es, rs, ips, dw, cs, ev, ss) =
-            (loss?, acc?, tl?, ta?, es?, rs?, ips?, dw?, cs?, ev?, ss?);
-        for i in 0..batch.num_rows() {
+        .map(num);
+        let [loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss] = cols;
+        let (loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss) = (
+            loss?, acc?, tl?, ta?, es?, rs?, im?, ips?, dw?, cs?, ev?, ss?,
+        );
+        for i in 0..n {
             rows.push(EpochMetrics {
-                epoch: epochs.value(i),
+                epoch: epoch.value(i) as u32,
                 loss: opt(&loss, i),
                 accuracy: opt(&acc, i),
                 test_loss: opt(&tl, i),
                 test_accuracy: opt(&ta, i),
-                epoch_seconds: es.value(i),
-                run_seconds: rs.value(i),
-                images: images.value(i),
-                images_per_second: ips.value(i),
-                data_wait_seconds: dw.value(i),
-                compute_seconds: cs.value(i),
-                eval_seconds: ev.value(i),
-                stats_seconds: ss.value(i),
+                epoch_seconds: val(&es, i),
+                run_seconds: val(&rs, i),
+                images: opt(&im, i).unwrap_or(0.0) as u64,
+                images_per_second: val(&ips, i),
+                data_wait_seconds: val(&dw, i),
+                compute_seconds: val(&cs, i),
+                eval_seconds: val(&ev, i),
+                stats_seconds: val(&ss, i),
             });
         }
     }
     Ok(RunFile {
         params,
-        config_json,
+        config_json: meta(CONFIG_KEY),
         rows,
     })
 }
