@@ -30,8 +30,8 @@ def flowload():
         runs = json.load(f)["runs"]
     shutil.rmtree(out)
     stats = next(r["stats"] for r in runs if r["stats"])
-    return {(r["workers"], r["normalize"]):
-            statistics.median(e["images"] / e["seconds"] for e in r["epochs"]) for r in runs}, stats
+    return {(r["params"]["workers"], r["params"]["normalize"]):
+            statistics.median(e["images_per_second"] for e in r["epochs"]) for r in runs}, stats
 
 
 def torchvision_root():

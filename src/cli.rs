@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Pipeline, SinkKind};
 use crate::error::Result;
+use crate::ops::decode::OnBadRecord;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +27,73 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Turn a results directory (one sweep or several) into charts and report.html.
     Report(ReportArgs),
+    /// Write any source as Parquet in the Hugging Face layout (PNG bytes).
+    Convert(ConvertArgs),
+}
+
+/// Options of the encoded sources (Parquet shards, image folders), shared by the commands.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SourceArgs {
+    /// Decode every image to HxW (for example 28x28) instead of requiring one size.
+    #[arg(long, value_name = "HxW")]
+    pub resize: Option<String>,
+    /// Parquet column with the image bytes (binary, or a struct with a `bytes` field).
+    #[arg(long, value_name = "NAME")]
+    pub image_column: Option<String>,
+    /// Parquet column with the integer label.
+    #[arg(long, value_name = "NAME")]
+    pub label_column: Option<String>,
+    /// Number of classes; labels outside 0..K are bad records.
+    #[arg(long, value_name = "K")]
+    pub classes: Option<usize>,
+    /// What to do with a record that cannot be decoded: fail (default) or skip (count and list it).
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub on_bad_record: Option<OnBadRecord>,
+}
+
+impl SourceArgs {
+    /// Applies the flags given on top of `p`.
+    pub fn apply(&self, p: &mut Pipeline) {
+        if self.resize.is_some() {
+            p.resize = self.resize.clone();
+        }
+        if self.image_column.is_some() {
+            p.image_column = self.image_column.clone();
+        }
+        if self.label_column.is_some() {
+            p.label_column = self.label_column.clone();
+        }
+        if self.classes.is_some() {
+            p.classes = self.classes;
+        }
+        if let Some(b) = self.on_bad_record {
+            p.on_bad_record = b;
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Any source: IDX directory, Parquet, image folder or `synthetic:...`.
+    pub source: String,
+    /// Output format; `parquet` is the one there is.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub to: ConvertFormat,
+    /// Output directory: `train-00000-of-0000N.parquet`, `test-...`.
+    pub out: PathBuf,
+    /// Rows per row group (the unit a streaming reader holds in memory).
+    #[arg(long, default_value_t = 1000)]
+    pub row_group_size: usize,
+    /// Rows per shard file (0: one shard per split).
+    #[arg(long, default_value_t = 0)]
+    pub shard_rows: usize,
+    #[command(flatten)]
+    pub source_args: SourceArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConvertFormat {
+    Parquet,
 }
 
 #[derive(Debug, Args)]
@@ -47,15 +115,22 @@ pub struct StatsArgs {
     /// Print exactly one JSON object, the format `--stats FILE` reads.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub source_args: SourceArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Pipeline file (`pipelines/*.toml`); flags below override its values.
     pub pipeline: Option<PathBuf>,
-    /// Data source: a directory of IDX files or `synthetic:...`.
+    /// Data source: IDX directory, Parquet file/directory/glob, image folder, or `synthetic:...`.
     #[arg(long)]
     pub data: Option<String>,
+    /// Test split from another source (default: the data's own test split).
+    #[arg(long, value_name = "SOURCE")]
+    pub test_data: Option<String>,
+    #[command(flatten)]
+    pub source_args: SourceArgs,
     /// Decode workers, comma-separated; each value is a run. 0 builds batches on the consumer's thread.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub workers: Option<Vec<usize>>,
@@ -127,6 +202,10 @@ impl RunArgs {
             };
         }
         set!(p.data, self.data);
+        if self.test_data.is_some() {
+            p.test_data = self.test_data.clone();
+        }
+        self.source_args.apply(&mut p);
         set!(p.grid.workers, self.workers);
         set!(p.grid.batch_size, self.batch_size);
         set!(p.grid.normalize, self.normalize);

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ops::decode::OnBadRecord;
+use crate::source::EncodedOptions;
 
 /// A pipeline file. Every key is optional; what is left out keeps the default shown.
 /// Unknown keys are rejected with their name.
@@ -13,8 +15,21 @@ use crate::error::{Error, Result};
 pub struct Pipeline {
     /// Name of the sweep; results go to `results/<name>/`. Default: the file's stem.
     pub name: String,
-    /// A directory of IDX files, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
+    /// The training data (and its test split when it has one): a directory of IDX files, Parquet
+    /// shards (a file, a directory or a glob), an image folder, or
+    /// `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
     pub data: String,
+    /// The test split from another source (its training split is used). Default: the data's own.
+    pub test_data: Option<String>,
+    /// Decode every image to this size, "HxW". Default: images must all have one size.
+    pub resize: Option<String>,
+    /// Parquet columns holding the image bytes and the label. Default "image" and "label".
+    pub image_column: Option<String>,
+    pub label_column: Option<String>,
+    /// The class count. Default: 10 for IDX, the class folders, or the largest Parquet label + 1.
+    pub classes: Option<usize>,
+    /// `fail` stops at the first undecodable record; `skip` counts and lists it. Default `fail`.
+    pub on_bad_record: OnBadRecord,
     /// Epochs per run. Default 1.
     pub epochs: u32,
     /// Seed for the per-epoch shuffle. Default 0.
@@ -64,6 +79,12 @@ impl Default for Pipeline {
         Pipeline {
             name: "default".into(),
             data: String::new(),
+            test_data: None,
+            resize: None,
+            image_column: None,
+            label_column: None,
+            classes: None,
+            on_bad_record: OnBadRecord::Fail,
             epochs: 1,
             seed: 0,
             shuffle: true,
@@ -122,9 +143,37 @@ impl Pipeline {
             .unwrap_or_else(|| Path::new("results").join(&self.name))
     }
 
+    /// The options the encoded sources take, with `resize` parsed.
+    pub fn encoded_options(&self) -> Result<EncodedOptions> {
+        let resize = match &self.resize {
+            None => None,
+            Some(r) => {
+                let parsed = r
+                    .split_once('x')
+                    .and_then(|(h, w)| {
+                        Some((
+                            h.trim().parse::<usize>().ok()?,
+                            w.trim().parse::<usize>().ok()?,
+                        ))
+                    })
+                    .filter(|&(h, w)| h > 0 && w > 0);
+                Some(parsed.ok_or_else(|| {
+                    Error::Config(format!("resize: '{r}' is not HxW (for example 28x28)"))
+                })?)
+            }
+        };
+        Ok(EncodedOptions {
+            resize,
+            image_column: self.image_column.clone(),
+            label_column: self.label_column.clone(),
+            classes: self.classes,
+        })
+    }
+
     /// Rejects values no run could use, naming the key.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.into()));
+        self.encoded_options()?;
         if self.data.is_empty() {
             return bad("no data source: give `data = ...` in the pipeline or --data");
         }

@@ -49,6 +49,12 @@ pub enum Error {
         label: i64,
         classes: usize,
     },
+    #[error("{file}: row {row}: {reason}")]
+    BadRecord {
+        file: String,
+        row: u64,
+        reason: String,
+    },
     #[error("{source_name}: the data set is empty")]
     Empty { source_name: String },
     #[error(
@@ -63,6 +69,8 @@ pub enum Error {
     BadSpec { spec: String, detail: String },
     #[error("{path}: invalid statistics file: {detail}")]
     BadStats { path: PathBuf, detail: String },
+    #[error("{0}")]
+    Other(String),
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("dataflow: {0}")]

@@ -1,17 +1,23 @@
 //! The `flowload` binary: parse arguments, run, map errors to an exit code.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use flowload::cli::{Cli, Command, ReportArgs, RunArgs, StatsArgs};
-use flowload::pipeline::compute_stats;
+use flowload::cli::{Cli, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
+use flowload::pipeline::compute_stats_with;
 use flowload::report;
 use flowload::source::SourceSpec;
 use flowload::sweep::{SweepOptions, format_table, run_sweep};
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`flowload run ... | head`), as Unix tools do, instead of
+    // panicking inside println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -29,22 +35,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(args) => stats(args),
         Command::Run(args) => sweep(*args),
         Command::Report(args) => report(args),
+        Command::Convert(args) => convert(args),
     }
 }
 
 fn stats(args: StatsArgs) -> anyhow::Result<()> {
-    let data = SourceSpec::parse(&args.source)?.open()?;
+    let mut p = flowload::config::Pipeline::default();
+    args.source_args.apply(&mut p);
+    let data = SourceSpec::parse(&args.source)?.open_with(&p.encoded_options()?)?;
     let started = Instant::now();
-    let stats = compute_stats(&Arc::clone(&data.train), args.workers)?;
+    let (stats, skipped) = compute_stats_with(&data.train, args.workers, p.on_bad_record)?;
     let seconds = started.elapsed().as_secs_f64();
-    stats.check_variance(&data.train.origin)?;
+    stats.check_variance(data.train.origin())?;
+    for s in &skipped {
+        eprintln!(
+            "flowload: skipped {}: row {}: {}",
+            s.source, s.row, s.reason
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string(&stats)?);
         return Ok(());
     }
     println!(
         "{}: {} training images, {}x{}x{} (CxHxW)",
-        data.train.origin, stats.images, stats.channels, stats.height, stats.width
+        data.train.origin(),
+        stats.images,
+        stats.channels,
+        stats.height,
+        stats.width
     );
     for (c, (m, s)) in stats.mean.iter().zip(&stats.std).enumerate() {
         println!("channel {c}: mean {m:.6}  std {s:.6}");
@@ -89,6 +108,25 @@ fn sweep(args: RunArgs) -> anyhow::Result<()> {
     if args.report {
         print_report(&out, &out.join("report"))?;
     }
+    Ok(())
+}
+
+fn convert(args: ConvertArgs) -> anyhow::Result<()> {
+    let mut p = flowload::config::Pipeline::default();
+    args.source_args.apply(&mut p);
+    let data = SourceSpec::parse(&args.source)?.open_with(&p.encoded_options()?)?;
+    let started = Instant::now();
+    let files = flowload::sink::shards::convert(
+        &data,
+        &args.out,
+        args.row_group_size,
+        args.shard_rows,
+        p.on_bad_record,
+    )?;
+    for f in &files {
+        println!("wrote {}", f.display());
+    }
+    println!("converted in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -7,44 +7,68 @@ use std::sync::{Arc, Mutex};
 use arrow::datatypes::SchemaRef;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use timely::dataflow::operators::capture::{Capture, Extract};
+use timely::dataflow::operators::{Inspect, OkErr};
 use timely::execute::execute_directly;
 use timely::worker::Worker;
 
 use crate::error::{Error, Result};
 use crate::ops::batch::{self, Batch, ToArrow};
-use crate::ops::decode::{Decode, decode};
+use crate::ops::decode::{Decode, DecodedBatch, OnBadRecord, RecordReader, Skipped};
 use crate::ops::normalize::{Normalize, Normalizer};
 use crate::ops::plan::{EpochOrder, owner, plan_source};
 use crate::ops::queue::IntoQueue;
 use crate::ops::stats::{ChannelStatsOp, ChannelSums, Stats};
-use crate::source::Split;
+use crate::source::Records;
 
 /// Records per plan in the statistics pass: big enough that per-batch overhead vanishes, small
 /// enough that two or three workers each get several.
 const STATS_CHUNK: usize = 4096;
 
-/// Computes exact per-channel statistics of `split` on `workers` timely threads (0 = this thread).
+/// Computes exact per-channel statistics of `records` on `workers` timely threads (0 = this
+/// thread), failing on the first bad record.
+pub fn compute_stats(records: &Records, workers: usize) -> Result<Stats> {
+    Ok(compute_stats_with(records, workers, OnBadRecord::Fail)?.0)
+}
+
+/// [`compute_stats`] with a bad-record policy; also returns the records it skipped.
 ///
-/// Each worker sums its own batches locally; differential merges one record per channel per
-/// batch, never per pixel.
-pub fn compute_stats(split: &Arc<Split>, workers: usize) -> Result<Stats> {
-    split.check_not_empty()?;
+/// Each worker decodes and sums its own chunks locally; differential merges one record per
+/// channel per chunk, never per pixel.
+pub fn compute_stats_with(
+    records: &Records,
+    workers: usize,
+    policy: OnBadRecord,
+) -> Result<(Stats, Vec<Skipped>)> {
+    records.check_not_empty()?;
     let order = EpochOrder {
-        records: split.len(),
+        records: records.len(),
         batch_size: STATS_CHUNK,
         drop_last: false,
         shuffle: None,
+        blocks: records.blocks(),
     };
+    let skipped = Arc::new(Mutex::new(Vec::new()));
     let dataflow = {
-        let split = split.clone();
+        let (records, skipped) = (records.clone(), skipped.clone());
         move |worker: &mut Worker| {
-            let (split, order) = (split.clone(), order.clone());
+            let (records, order, skipped) = (records.clone(), order.clone(), skipped.clone());
             worker.dataflow::<u64, _, _>(move |scope| {
-                plan_source(scope, order, 1, Arc::new(AtomicBool::new(false)))
-                    .decode(split)
+                let (ok, err) = plan_source(scope, order, 1, Arc::new(AtomicBool::new(false)))
+                    .decode(RecordReader::new(records, policy))
+                    .ok_err::<Vec<DecodedBatch>, _, Vec<String>, _, _>(|r| {
+                        r.map_err(|e| e.to_string())
+                    });
+                let sums = ok
+                    .inspect(move |b: &DecodedBatch| {
+                        skipped
+                            .lock()
+                            .expect("skipped lock")
+                            .extend(b.skipped.iter().cloned())
+                    })
                     .channel_sums()
                     .inner
-                    .capture()
+                    .capture();
+                (sums, err.capture())
             })
         }
     };
@@ -58,11 +82,15 @@ pub fn compute_stats(split: &Arc<Split>, workers: usize) -> Result<Stats> {
             .collect::<Result<Vec<_>, String>>()
             .map_err(|e| Error::Dataflow(format!("statistics worker failed: {e}")))?
     };
-    let mut sums = vec![ChannelSums::default(); split.shape.channels];
-    let mut seen = vec![0isize; split.shape.channels];
-    for rx in captured {
-        for (_time, records) in rx.extract() {
-            for ((channel, s), _time, diff) in records {
+    let channels = records.shape().channels;
+    let mut sums = vec![ChannelSums::default(); channels];
+    let mut seen = vec![0isize; channels];
+    for (rx, errors) in captured {
+        if let Some(first) = errors.extract().into_iter().flat_map(|(_, e)| e).next() {
+            return Err(Error::Other(first));
+        }
+        for (_time, recs) in rx.extract() {
+            for ((channel, s), _time, diff) in recs {
                 seen[channel as usize] += diff;
                 if diff > 0 {
                     sums[channel as usize] = s;
@@ -76,7 +104,15 @@ pub fn compute_stats(split: &Arc<Split>, workers: usize) -> Result<Stats> {
             seen[c]
         )));
     }
-    Ok(Stats::from_sums(split.len(), split.shape, &sums))
+    let images = (sums[0].count as usize) / records.shape().plane();
+    if images == 0 {
+        return Err(Error::Empty {
+            source_name: format!("{} (every record was skipped)", records.origin()),
+        });
+    }
+    let mut skipped = std::mem::take(&mut *skipped.lock().expect("skipped lock"));
+    skipped.sort_by(|a, b| (&a.source, a.row).cmp(&(&b.source, b.row)));
+    Ok((Stats::from_sums(images, records.shape(), &sums), skipped))
 }
 
 /// Marks the calling (worker) thread as a batch thread for the Linux scheduler.
@@ -107,6 +143,7 @@ pub struct LoaderConfig {
     /// N ≥ 1: N timely worker threads build batches ahead, into queues of `prefetch` each.
     pub workers: usize,
     pub prefetch: usize,
+    pub on_bad_record: OnBadRecord,
 }
 
 /// Batches of a run, in order: epoch 0 batch 0, 0/1, …, then epoch 1. The sequence depends on
@@ -120,7 +157,7 @@ pub struct Loader {
 
 enum Mode {
     Inline {
-        split: Arc<Split>,
+        reader: RecordReader,
         order: EpochOrder,
         normalizer: Normalizer,
         schema: SchemaRef,
@@ -134,17 +171,18 @@ enum Mode {
 }
 
 impl Loader {
-    pub fn new(split: Arc<Split>, normalizer: Normalizer, config: LoaderConfig) -> Result<Loader> {
-        split.check_not_empty()?;
+    pub fn new(records: Records, normalizer: Normalizer, config: LoaderConfig) -> Result<Loader> {
+        records.check_not_empty()?;
         if config.order.batch_size == 0 {
             return Err(Error::Config("batch size must be at least 1".into()));
         }
         let per_epoch = config.order.batches_per_epoch();
         let total = per_epoch * config.epochs as usize;
-        let schema = batch::schema(split.shape);
+        let schema = batch::schema(records.shape());
+        let policy = config.on_bad_record;
         let mode = if config.workers == 0 {
             Mode::Inline {
-                split,
+                reader: RecordReader::new(records, policy),
                 order: config.order,
                 normalizer,
                 schema,
@@ -168,8 +206,8 @@ impl Loader {
                     let tx = senders.lock().expect("sender lock")[worker.index()]
                         .take()
                         .expect("one sender per worker");
-                    let (split, order, normalizer, schema, cancel) = (
-                        split.clone(),
+                    let (records, order, normalizer, schema, cancel) = (
+                        records.clone(),
                         config.order.clone(),
                         normalizer.clone(),
                         schema.clone(),
@@ -177,7 +215,7 @@ impl Loader {
                     );
                     worker.dataflow::<u64, _, _>(move |scope| {
                         plan_source(scope, order, config.epochs, cancel.clone())
-                            .decode(split)
+                            .decode(RecordReader::new(records, policy))
                             .normalize(normalizer)
                             .to_arrow(schema)
                             .into_queue(tx, cancel);
@@ -218,7 +256,7 @@ impl Iterator for Loader {
         self.next += 1;
         match &mut self.mode {
             Mode::Inline {
-                split,
+                reader,
                 order,
                 normalizer,
                 schema,
@@ -229,10 +267,11 @@ impl Iterator for Loader {
                 }
                 let (_, perm) = permutation.as_ref().expect("set above");
                 let plan = order.plan(epoch, perm, index);
-                Some(batch::to_arrow(
-                    schema,
-                    normalizer.apply(decode(split, &plan)),
-                ))
+                Some(
+                    reader
+                        .decode(&plan)
+                        .and_then(|b| batch::to_arrow(schema, normalizer.apply(b))),
+                )
             }
             Mode::Workers {
                 queues,
@@ -288,23 +327,26 @@ impl Drop for Loader {
     }
 }
 
-/// Every record of `split` once, in file order, built on this thread: the evaluation batches.
+/// Every record of `records` once, in file order, built on this thread: the evaluation batches.
 pub fn batches_in_order(
-    split: &Arc<Split>,
+    records: &Records,
     normalizer: &Normalizer,
     batch_size: usize,
+    on_bad_record: OnBadRecord,
 ) -> Result<Vec<Batch>> {
     let order = EpochOrder {
-        records: split.len(),
+        records: records.len(),
         batch_size,
         drop_last: false,
         shuffle: None,
+        blocks: records.blocks(),
     };
     let config = LoaderConfig {
         order,
         epochs: 1,
         workers: 0,
         prefetch: 1,
+        on_bad_record,
     };
-    Loader::new(Arc::clone(split), normalizer.clone(), config)?.collect()
+    Loader::new(records.clone(), normalizer.clone(), config)?.collect()
 }

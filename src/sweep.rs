@@ -2,18 +2,18 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::config::{Pipeline, RunParams, SinkKind};
 use crate::error::{Error, Result};
+use crate::ops::decode::Skipped;
 use crate::ops::normalize::Normalizer;
 use crate::ops::plan::EpochOrder;
 use crate::ops::stats::Stats;
-use crate::pipeline::{Loader, LoaderConfig, batches_in_order, compute_stats};
-use crate::sink::metrics::{EpochMetrics, MetricsWriter, read_run, run_path};
+use crate::pipeline::{Loader, LoaderConfig, batches_in_order, compute_stats_with};
+use crate::sink::metrics::{EpochMetrics, MetricsWriter, read_run, run_path, write_skipped};
 use crate::sink::null;
 use crate::sink::train::{Trainer, device_name, parse_device};
 use crate::source::{Dataset, SourceSpec};
@@ -30,6 +30,10 @@ pub struct RunReport {
     pub epochs: Vec<EpochMetrics>,
     /// True when `--resume` found this run complete and did not run it again.
     pub resumed: bool,
+    /// Records left out under `--on-bad-record skip` (each listed once in `skipped.parquet`).
+    #[serde(skip)]
+    pub skipped: Vec<Skipped>,
+    pub skipped_records: usize,
 }
 
 impl RunReport {
@@ -55,6 +59,9 @@ impl RunReport {
         }
         if let Some(ta) = last.test_accuracy {
             let _ = write!(s, " test acc {ta:.4}");
+        }
+        if self.skipped_records > 0 {
+            let _ = write!(s, "  skipped {} bad records", self.skipped_records);
         }
         let _ = write!(
             s,
@@ -106,9 +113,27 @@ pub fn run_sweep(
         .iter()
         .map(|d| Ok((d.clone(), device_name(parse_device(d)?))))
         .collect::<Result<Vec<_>>>()?;
-    let data = SourceSpec::parse(&pipeline.data)?.open()?;
+    let opts = pipeline.encoded_options()?;
+    let mut data = SourceSpec::parse(&pipeline.data)?.open_with(&opts)?;
+    if let Some(test) = &pipeline.test_data {
+        let test = SourceSpec::parse(test)?.open_as_test(&opts)?;
+        if test.shape() != data.train.shape() {
+            let (a, b) = (test.shape(), data.train.shape());
+            return Err(Error::Config(format!(
+                "test data {} is {}x{}x{}, the training data is {}x{}x{} (use --resize)",
+                test.origin(),
+                a.channels,
+                a.height,
+                a.width,
+                b.channels,
+                b.height,
+                b.width
+            )));
+        }
+        data.test = Some(test);
+    }
     let given_stats = match &pipeline.stats {
-        Some(path) => Some(Stats::load(path, data.train.shape)?),
+        Some(path) => Some(Stats::load(path, data.train.shape())?),
         None => None,
     };
     let out = pipeline.out_dir();
@@ -123,6 +148,7 @@ pub fn run_sweep(
             .clone();
     }
     let mut reports = Vec::with_capacity(runs.len());
+    let mut all_skipped: Vec<(u32, Skipped)> = Vec::new();
     for params in &runs {
         let path = run_path(&out, params.run);
         let report = match options
@@ -133,8 +159,10 @@ pub fn run_sweep(
             Some(epochs) => RunReport {
                 params: params.clone(),
                 stats: None,
+                skipped_records: epochs.first().map_or(0, |e| e.skipped_records as usize),
                 epochs,
                 resumed: true,
+                skipped: Vec::new(),
             },
             None => {
                 let mut writer = MetricsWriter::try_new(&path, params, &config_json)?;
@@ -142,6 +170,10 @@ pub fn run_sweep(
                     writer.write(std::slice::from_ref(row))
                 })?;
                 writer.close()?;
+                all_skipped.extend(report.skipped.iter().map(|s| (params.run, s.clone())));
+                if pipeline.on_bad_record == crate::ops::decode::OnBadRecord::Skip {
+                    write_skipped(&out, &all_skipped)?;
+                }
                 report
             }
         };
@@ -150,7 +182,7 @@ pub fn run_sweep(
     }
     let sweep = SweepReport {
         pipeline: pipeline.clone(),
-        dataset: data.train.origin.clone(),
+        dataset: data.train.origin().to_string(),
         runs: reports,
     };
     write_summary(&out, &sweep)?;
@@ -177,11 +209,13 @@ pub fn run_one(
     on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
 ) -> Result<RunReport> {
     let train = &data.train;
+    let policy = pipeline.on_bad_record;
     let run_start = Instant::now();
     let stats = match (params.normalize, given_stats) {
         (false, _) => None,
         (true, Some(s)) => Some(s.clone()),
-        (true, None) => Some(compute_stats(train, params.workers)?),
+        // Records the statistics pass skips are skipped again, and listed, by the epochs.
+        (true, None) => Some(compute_stats_with(train, params.workers, policy)?.0),
     };
     let stats_seconds = if params.normalize && given_stats.is_none() {
         run_start.elapsed().as_secs_f64()
@@ -189,11 +223,11 @@ pub fn run_one(
         0.0
     };
     if let Some(s) = &stats {
-        s.check_variance(&train.origin)?;
+        s.check_variance(train.origin())?;
     }
-    let normalizer = Normalizer::new(stats.as_ref(), train.shape.channels);
+    let normalizer = Normalizer::new(stats.as_ref(), train.shape().channels);
     let loader = Loader::new(
-        Arc::clone(train),
+        train.clone(),
         normalizer.clone(),
         LoaderConfig {
             order: EpochOrder {
@@ -201,42 +235,61 @@ pub fn run_one(
                 batch_size: params.batch_size,
                 drop_last: pipeline.drop_last,
                 shuffle: pipeline.shuffle.then_some(pipeline.seed),
+                blocks: train.blocks(),
             },
             epochs: pipeline.epochs,
             workers: params.workers,
             prefetch: pipeline.prefetch,
+            on_bad_record: policy,
         },
     )?;
+    let mut skipped = Vec::new();
     let epochs = match pipeline.sink {
         SinkKind::Null => {
-            let rows = null::drain(loader, pipeline.epochs, run_start, stats_seconds)?;
+            let rows = null::drain(
+                loader,
+                pipeline.epochs,
+                run_start,
+                stats_seconds,
+                &mut skipped,
+            )?;
             rows.iter().try_for_each(on_epoch)?;
             rows
         }
         SinkKind::Train => {
             // The test split is normalized with the training statistics, as torchvision users do.
             let test = match &data.test {
-                Some(split) => batches_in_order(split, &normalizer, EVAL_BATCH)?,
+                Some(split) => batches_in_order(split, &normalizer, EVAL_BATCH, policy)?,
                 None => Vec::new(),
             };
             let device = parse_device(&params.device)?;
-            let mut trainer =
-                Trainer::new(train.shape, train.classes, params.lr, device, pipeline.seed)?;
-            trainer.fit(
+            let mut trainer = Trainer::new(
+                train.shape(),
+                train.classes(),
+                params.lr,
+                device,
+                pipeline.seed,
+            )?;
+            let rows = trainer.fit(
                 loader,
                 pipeline.epochs,
                 &test,
                 run_start,
                 stats_seconds,
+                &mut skipped,
                 on_epoch,
-            )?
+            )?;
+            skipped.extend(test.iter().flat_map(|b| b.skipped.iter().cloned()));
+            rows
         }
     };
     Ok(RunReport {
         params: params.clone(),
         stats,
+        skipped_records: epochs.first().map_or(0, |e| e.skipped_records as usize),
         epochs,
         resumed: false,
+        skipped,
     })
 }
 

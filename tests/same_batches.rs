@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
+use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
 use flowload::pipeline::{Loader, LoaderConfig, compute_stats};
@@ -22,18 +21,20 @@ fn collect(
 ) -> Seen {
     let stats = compute_stats(&data.train, 1).unwrap();
     let loader = Loader::new(
-        Arc::clone(&data.train),
-        Normalizer::new(Some(&stats), data.train.shape.channels),
+        data.train.clone(),
+        Normalizer::new(Some(&stats), data.train.shape().channels),
         LoaderConfig {
             order: EpochOrder {
                 records: data.train.len(),
                 batch_size,
                 drop_last,
                 shuffle: seed,
+                blocks: vec![],
             },
             epochs: 3,
             workers,
             prefetch: 2,
+            on_bad_record: OnBadRecord::Fail,
         },
     )
     .unwrap();
@@ -97,13 +98,13 @@ fn no_shuffle_reads_file_order_and_drop_last_drops() {
     let seen = collect(&data, 2, None, 16, true);
     assert_eq!(seen.len(), 3 * 3);
     let labels: Vec<i64> = seen[..3].iter().flat_map(|s| s.2.clone()).collect();
-    assert_eq!(labels, data.train.labels[..48].to_vec());
+    assert_eq!(labels, data.train.as_raw().unwrap().labels[..48].to_vec());
 }
 
 #[test]
 fn normalized_batches_have_zero_mean_unit_std_per_channel() {
     let data = common::synthetic("synthetic:images=400,channels=3,size=8x8,seed=2");
-    let plane = data.train.shape.plane();
+    let plane = data.train.shape().plane();
     let seen = collect(&data, 2, Some(1), 64, false);
     // Epoch 0 covers every record exactly once.
     let epoch0: Vec<f32> = seen
@@ -127,7 +128,7 @@ fn normalized_batches_have_zero_mean_unit_std_per_channel() {
 fn dropping_the_loader_early_stops_the_workers() {
     let data = common::synthetic("synthetic:images=2000,size=8x8,seed=2");
     let mut loader = Loader::new(
-        Arc::clone(&data.train),
+        data.train.clone(),
         Normalizer::new(None, 1),
         LoaderConfig {
             order: EpochOrder {
@@ -135,10 +136,12 @@ fn dropping_the_loader_early_stops_the_workers() {
                 batch_size: 10,
                 drop_last: false,
                 shuffle: Some(1),
+                blocks: vec![],
             },
             epochs: 100,
             workers: 3,
             prefetch: 1,
+            on_bad_record: OnBadRecord::Fail,
         },
     )
     .unwrap();

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use flowload::pipeline::compute_stats;
 use flowload::source::Split;
 
@@ -35,11 +33,11 @@ fn two_pass(split: &Split) -> (Vec<f64>, Vec<f64>) {
 
 fn check(spec: &str) {
     let data = common::synthetic(spec);
-    let (mean, std) = two_pass(&data.train);
+    let (mean, std) = two_pass(data.train.as_raw().unwrap());
     for workers in [0, 1, 2, 3] {
-        let s = compute_stats(&Arc::clone(&data.train), workers).unwrap();
+        let s = compute_stats(&data.train, workers).unwrap();
         assert_eq!(s.images, data.train.len());
-        assert_eq!(s.mean.len(), data.train.shape.channels);
+        assert_eq!(s.mean.len(), data.train.shape().channels);
         for c in 0..mean.len() {
             assert!(
                 (s.mean[c] - mean[c]).abs() < 1e-12,

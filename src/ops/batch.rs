@@ -11,6 +11,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Operator;
 use timely::progress::Timestamp;
 
+use super::decode::Skipped;
 use super::normalize::NormalizedBatch;
 use crate::error::Result;
 use crate::source::Shape;
@@ -22,6 +23,8 @@ pub struct Batch {
     pub index: usize,
     pub shape: Shape,
     pub record: RecordBatch,
+    /// Records of this batch left out under `--on-bad-record skip`.
+    pub skipped: Vec<Skipped>,
 }
 
 impl Batch {
@@ -93,6 +96,7 @@ pub fn to_arrow(schema: &SchemaRef, batch: NormalizedBatch) -> Result<Batch> {
         index: batch.index,
         shape: batch.shape,
         record,
+        skipped: batch.skipped,
     })
 }
 
@@ -102,7 +106,7 @@ pub trait ToArrow<'scope, T: Timestamp> {
     fn to_arrow(self, schema: SchemaRef) -> StreamVec<'scope, T, Result<Batch>>;
 }
 
-impl<'scope, T: Timestamp> ToArrow<'scope, T> for StreamVec<'scope, T, NormalizedBatch> {
+impl<'scope, T: Timestamp> ToArrow<'scope, T> for StreamVec<'scope, T, Result<NormalizedBatch>> {
     fn to_arrow(self, schema: SchemaRef) -> StreamVec<'scope, T, Result<Batch>> {
         self.unary::<CapacityContainerBuilder<Vec<Result<Batch>>>, _, _, _>(
             Pipeline,
@@ -113,7 +117,7 @@ impl<'scope, T: Timestamp> ToArrow<'scope, T> for StreamVec<'scope, T, Normalize
                         let mut session = output.session(&cap);
                         for batches in data {
                             for batch in batches.drain(..) {
-                                session.give(to_arrow(&schema, batch));
+                                session.give(batch.and_then(|b| to_arrow(&schema, b)));
                             }
                         }
                     });
@@ -142,6 +146,7 @@ mod tests {
             shape,
             values,
             labels: vec![4, 5],
+            skipped: vec![],
         };
         let b = to_arrow(&schema(shape), nb).unwrap();
         assert_eq!(b.rows(), 2);

@@ -6,8 +6,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Operator;
 use timely::progress::Timestamp;
 
-use super::decode::DecodedBatch;
+use super::decode::{DecodedBatch, Skipped};
 use super::stats::Stats;
+use crate::error::Result;
 use crate::source::Shape;
 
 /// A batch of f32 values, `rows × C·H·W`, contiguous: the buffer Arrow and the tensor will share.
@@ -18,6 +19,7 @@ pub struct NormalizedBatch {
     pub shape: Shape,
     pub values: Vec<f32>,
     pub labels: Vec<i64>,
+    pub skipped: Vec<Skipped>,
 }
 
 /// Per-channel lookup tables: a u8 pixel has 256 possible values, so the formula is evaluated
@@ -61,18 +63,19 @@ impl Normalizer {
             shape: batch.shape,
             values,
             labels: batch.labels,
+            skipped: batch.skipped,
         }
     }
 }
 
-/// Extension trait: `decoded.normalize(normalizer)`.
+/// Extension trait: `decoded.normalize(normalizer)`; errors pass through untouched.
 pub trait Normalize<'scope, T: Timestamp> {
-    fn normalize(self, normalizer: Normalizer) -> StreamVec<'scope, T, NormalizedBatch>;
+    fn normalize(self, normalizer: Normalizer) -> StreamVec<'scope, T, Result<NormalizedBatch>>;
 }
 
-impl<'scope, T: Timestamp> Normalize<'scope, T> for StreamVec<'scope, T, DecodedBatch> {
-    fn normalize(self, normalizer: Normalizer) -> StreamVec<'scope, T, NormalizedBatch> {
-        self.unary::<CapacityContainerBuilder<Vec<NormalizedBatch>>, _, _, _>(
+impl<'scope, T: Timestamp> Normalize<'scope, T> for StreamVec<'scope, T, Result<DecodedBatch>> {
+    fn normalize(self, normalizer: Normalizer) -> StreamVec<'scope, T, Result<NormalizedBatch>> {
+        self.unary::<CapacityContainerBuilder<Vec<Result<NormalizedBatch>>>, _, _, _>(
             Pipeline,
             "Normalize",
             move |_, _| {
@@ -81,7 +84,7 @@ impl<'scope, T: Timestamp> Normalize<'scope, T> for StreamVec<'scope, T, Decoded
                         let mut session = output.session(&cap);
                         for batches in data {
                             for batch in batches.drain(..) {
-                                session.give(normalizer.apply(batch));
+                                session.give(batch.map(|b| normalizer.apply(b)));
                             }
                         }
                     });
@@ -116,6 +119,7 @@ mod tests {
             shape,
             pixels: vec![0, 255, 51, 255],
             labels: vec![1],
+            skipped: vec![],
         };
         let on = Normalizer::new(Some(&stats), 2).apply(batch.clone());
         assert_eq!(on.values, vec![-2.0, 2.0, 0.2, 1.0]);

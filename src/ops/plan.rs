@@ -18,7 +18,16 @@ pub struct EpochOrder {
     pub drop_last: bool,
     /// `None` reads records in file order; `Some(seed)` shuffles each epoch from `(seed, epoch)`.
     pub shuffle: Option<u64>,
+    /// Sizes of the blocks a streaming source reads whole (Parquet row groups), in file order.
+    /// Empty or a single block: a full permutation of the records.
+    pub blocks: Vec<usize>,
 }
+
+/// Rows shuffled together when a source is read block by block: blocks are taken in a seeded
+/// order and grouped into windows of at least this many rows, and each window's rows are
+/// permuted. Each worker then holds about two windows of encoded bytes, whatever the data
+/// set's size.
+pub const SHUFFLE_WINDOW: usize = 8192;
 
 /// One batch to build: its position in the run and the record indices, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,12 +49,33 @@ impl EpochOrder {
     /// The record order of `epoch`. Each epoch has its own ChaCha stream, so any worker can
     /// compute any epoch's order without replaying earlier ones.
     pub fn permutation(&self, epoch: u32) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.records as u32).collect();
-        if let Some(seed) = self.shuffle {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(epoch as u64);
+        let Some(seed) = self.shuffle else {
+            return (0..self.records as u32).collect();
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(epoch as u64);
+        if self.blocks.len() <= 1 {
+            let mut order: Vec<u32> = (0..self.records as u32).collect();
             order.shuffle(&mut rng);
+            return order;
         }
+        let mut starts = Vec::with_capacity(self.blocks.len());
+        let mut first = 0u32;
+        for &len in &self.blocks {
+            starts.push((first, len as u32));
+            first += len as u32;
+        }
+        starts.shuffle(&mut rng);
+        let mut order = Vec::with_capacity(self.records);
+        let mut window_start = 0;
+        for (first, len) in starts {
+            order.extend(first..first + len);
+            if order.len() - window_start >= SHUFFLE_WINDOW {
+                order[window_start..].shuffle(&mut rng);
+                window_start = order.len();
+            }
+        }
+        order[window_start..].shuffle(&mut rng);
         order
     }
 
@@ -119,6 +149,7 @@ mod tests {
             batch_size: 4,
             drop_last,
             shuffle,
+            blocks: vec![],
         }
     }
 
@@ -140,5 +171,30 @@ mod tests {
         assert_ne!(p0, p1);
         assert_eq!(p0, o.permutation(0));
         assert_ne!(p0, order(Some(6), false).permutation(0));
+    }
+
+    #[test]
+    fn block_shuffle_keeps_windows_together_and_covers_every_record() {
+        let o = EpochOrder {
+            records: 3 * SHUFFLE_WINDOW,
+            batch_size: 100,
+            drop_last: false,
+            shuffle: Some(1),
+            blocks: vec![SHUFFLE_WINDOW; 3],
+        };
+        let p = o.permutation(0);
+        let mut sorted = p.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..o.records as u32).collect::<Vec<_>>());
+        // Each window is one whole block, shuffled inside.
+        for w in p.chunks(SHUFFLE_WINDOW) {
+            let block = w[0] as usize / SHUFFLE_WINDOW;
+            assert!(w.iter().all(|&r| r as usize / SHUFFLE_WINDOW == block));
+            assert_ne!(
+                w,
+                &sorted[block * SHUFFLE_WINDOW..(block + 1) * SHUFFLE_WINDOW]
+            );
+        }
+        assert_ne!(p, o.permutation(1));
     }
 }

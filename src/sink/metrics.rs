@@ -40,6 +40,8 @@ pub struct EpochMetrics {
     /// Wall time since the run started, statistics and evaluation included.
     pub run_seconds: f64,
     pub images: u64,
+    /// Records left out under `--on-bad-record skip` this epoch.
+    pub skipped_records: u64,
     pub images_per_second: f64,
     /// Time the trainer was blocked waiting for the next batch (inline batch building at workers 0).
     pub data_wait_seconds: f64,
@@ -68,6 +70,7 @@ pub fn schema() -> SchemaRef {
         f("epoch_seconds", DataType::Float64, false),
         f("run_seconds", DataType::Float64, false),
         f("images", DataType::UInt64, false),
+        f("skipped_records", DataType::UInt64, false),
         f("images_per_second", DataType::Float64, false),
         f("data_wait_seconds", DataType::Float64, false),
         f("compute_seconds", DataType::Float64, false),
@@ -162,6 +165,11 @@ fn to_record_batch(p: &RunParams, rows: &[EpochMetrics]) -> Result<RecordBatch> 
         f64s(|r| r.epoch_seconds),
         f64s(|r| r.run_seconds),
         Arc::new(rows.iter().map(|r| r.images).collect::<UInt64Array>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.skipped_records)
+                .collect::<UInt64Array>(),
+        ),
         f64s(|r| r.images_per_second),
         f64s(|r| r.data_wait_seconds),
         f64s(|r| r.compute_seconds),
@@ -276,11 +284,12 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
             "compute_seconds",
             "eval_seconds",
             "stats_seconds",
+            "skipped_records",
         ]
         .map(num);
-        let [loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss] = cols;
-        let (loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss) = (
-            loss?, acc?, tl?, ta?, es?, rs?, im?, ips?, dw?, cs?, ev?, ss?,
+        let [loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss, sk] = cols;
+        let (loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss, sk) = (
+            loss?, acc?, tl?, ta?, es?, rs?, im?, ips?, dw?, cs?, ev?, ss?, sk?,
         );
         for i in 0..n {
             rows.push(EpochMetrics {
@@ -292,6 +301,7 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
                 epoch_seconds: val(&es, i),
                 run_seconds: val(&rs, i),
                 images: opt(&im, i).unwrap_or(0.0) as u64,
+                skipped_records: opt(&sk, i).unwrap_or(0.0) as u64,
                 images_per_second: val(&ips, i),
                 data_wait_seconds: val(&dw, i),
                 compute_seconds: val(&cs, i),
@@ -305,4 +315,46 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
         config_json: meta(CONFIG_KEY),
         rows,
     })
+}
+
+/// Writes `dir/skipped.parquet` (atomically): every record a sweep left out under
+/// `--on-bad-record skip`, with the run, the shard or file, the row, and the reason.
+pub fn write_skipped(
+    dir: &Path,
+    skipped: &[(u32, crate::ops::decode::Skipped)],
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join("skipped.parquet");
+    let tmp = dir.join(".skipped.parquet.tmp");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("run", DataType::UInt32, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("row", DataType::UInt64, false),
+        Field::new("reason", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(skipped.iter().map(|s| s.0).collect::<UInt32Array>()),
+            Arc::new(
+                skipped
+                    .iter()
+                    .map(|s| Some(s.1.source.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(skipped.iter().map(|s| s.1.row).collect::<UInt64Array>()),
+            Arc::new(
+                skipped
+                    .iter()
+                    .map(|s| Some(s.1.reason.as_str()))
+                    .collect::<StringArray>(),
+            ),
+        ],
+    )?;
+    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut writer = ArrowWriter::try_new(file, schema, None).map_err(parquet_err(&tmp))?;
+    writer.write(&batch).map_err(parquet_err(&tmp))?;
+    writer.close().map_err(parquet_err(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
 }

@@ -4,9 +4,11 @@ use std::time::Instant;
 
 use super::metrics::EpochMetrics;
 use crate::error::{Error, Result};
+use crate::ops::decode::Skipped;
 use crate::pipeline::Loader;
 
-/// Drains `loader`, one row per epoch (the training columns stay empty).
+/// Drains `loader`, one row per epoch (the training columns stay empty). Records skipped in
+/// the first epoch are appended to `skipped` (later epochs skip the same ones).
 ///
 /// "Touch" reads every label and one image value per 4 KiB page: enough that a lazy loader
 /// could not skip work, little enough that the sink measures the loader, not itself.
@@ -15,12 +17,13 @@ pub fn drain(
     epochs: u32,
     run_start: Instant,
     stats_seconds: f64,
+    skipped: &mut Vec<Skipped>,
 ) -> Result<Vec<EpochMetrics>> {
     let per_epoch = loader.batches_per_epoch();
     let mut rows = Vec::with_capacity(epochs as usize);
     let mut checksum = 0f64;
     for epoch in 0..epochs {
-        let (mut wait, mut touch, mut images) = (0.0, 0.0, 0u64);
+        let (mut wait, mut touch, mut images, mut skips) = (0.0, 0.0, 0u64, 0u64);
         let started = Instant::now();
         for _ in 0..per_epoch {
             let t = Instant::now();
@@ -30,6 +33,10 @@ pub fn drain(
             let t2 = Instant::now();
             wait += (t2 - t).as_secs_f64();
             images += batch.rows() as u64;
+            skips += batch.skipped.len() as u64;
+            if epoch == 0 {
+                skipped.extend(batch.skipped.iter().cloned());
+            }
             checksum += batch.labels().iter().sum::<i64>() as f64;
             checksum += batch
                 .images()
@@ -49,6 +56,7 @@ pub fn drain(
             epoch_seconds,
             run_seconds: run_start.elapsed().as_secs_f64(),
             images,
+            skipped_records: skips,
             images_per_second: images as f64 / epoch_seconds,
             data_wait_seconds: wait,
             compute_seconds: touch,

@@ -11,6 +11,7 @@ use super::metrics::EpochMetrics;
 use crate::error::{Error, Result};
 use crate::model::Network;
 use crate::ops::batch::Batch;
+use crate::ops::decode::Skipped;
 use crate::pipeline::Loader;
 
 /// Resolves `auto`, `cpu`, `cuda` or `cuda:N`. An explicit CUDA device that is not there is an
@@ -163,7 +164,7 @@ impl Trainer {
     fn evaluate(&self, test: &[Batch]) -> (f64, f64) {
         let _guard = tch::no_grad_guard();
         let mut tally = Tally::default();
-        for batch in test {
+        for batch in test.iter().filter(|b| b.rows() > 0) {
             let ys = labels_tensor(batch, self.device);
             let logits = self.net.forward(&images_tensor(batch, self.device));
             let loss = logits.cross_entropy_for_logits(&ys);
@@ -173,7 +174,8 @@ impl Trainer {
     }
 
     /// The training loop: every epoch takes `loader.batches_per_epoch()` batches, one optimizer
-    /// step each, then evaluates on `test`. `on_epoch` sees each epoch's row as it completes.
+    /// step each, then evaluates on `test`. `on_epoch` sees each epoch's row as it completes;
+    /// records skipped in the first epoch are appended to `skipped`.
     pub fn fit(
         &mut self,
         mut loader: Loader,
@@ -181,13 +183,14 @@ impl Trainer {
         test: &[Batch],
         run_start: Instant,
         stats_seconds: f64,
+        skipped: &mut Vec<Skipped>,
         mut on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
     ) -> Result<Vec<EpochMetrics>> {
         let per_epoch = loader.batches_per_epoch();
         let mut rows = Vec::with_capacity(epochs as usize);
         for epoch in 0..epochs {
             let bar = progress_bar(per_epoch, epoch, epochs);
-            let (mut wait, mut compute, mut tally) = (0.0, 0.0, Tally::default());
+            let (mut wait, mut compute, mut tally, mut skips) = (0.0, 0.0, Tally::default(), 0u64);
             let started = Instant::now();
             for _ in 0..per_epoch {
                 let t = Instant::now();
@@ -196,6 +199,13 @@ impl Trainer {
                 })??;
                 let t2 = Instant::now();
                 wait += (t2 - t).as_secs_f64();
+                skips += batch.skipped.len() as u64;
+                if epoch == 0 {
+                    skipped.extend(batch.skipped.iter().cloned());
+                }
+                if batch.rows() == 0 {
+                    continue; // every record of this batch was skipped
+                }
                 self.step(&batch, &mut tally);
                 compute += t2.elapsed().as_secs_f64();
                 bar.inc(1);
@@ -223,6 +233,7 @@ impl Trainer {
                 epoch_seconds,
                 run_seconds: run_start.elapsed().as_secs_f64(),
                 images: tally.images,
+                skipped_records: skips,
                 images_per_second: tally.images as f64 / epoch_seconds,
                 data_wait_seconds: wait,
                 compute_seconds: compute,

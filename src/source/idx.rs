@@ -14,6 +14,11 @@ pub const FASHION_MNIST_CLASSES: usize = 10;
 const IMAGES_MAGIC: u32 = 0x0000_0803; // unsigned bytes, 3 dimensions
 const LABELS_MAGIC: u32 = 0x0000_0801; // unsigned bytes, 1 dimension
 
+/// Whether `dir` holds an IDX training pair (the cheap test `SourceSpec::parse` uses).
+pub fn has_idx(dir: &Path) -> bool {
+    find_pair(dir, "train").is_ok_and(|p| p.is_some())
+}
+
 /// Opens `dir`, which must hold `train-images*idx3*` and `train-labels*idx1*`, and optionally the
 /// `t10k-` pair as the test split.
 pub fn open_dir(dir: &Path, classes: usize) -> Result<Dataset> {
@@ -35,8 +40,8 @@ pub fn open_dir(dir: &Path, classes: usize) -> Result<Dataset> {
         .unwrap_or_else(|| dir.display().to_string());
     Ok(Dataset {
         name,
-        train: Arc::new(train),
-        test,
+        train: train.into(),
+        test: test.map(super::Records::Raw),
     })
 }
 
@@ -272,9 +277,10 @@ mod tests {
         )
         .unwrap();
         let ds = open_dir(dir.path(), 10).unwrap();
-        assert_eq!(ds.train.pixels, tiny().pixels);
-        assert_eq!(ds.train.labels, vec![3, 7]);
-        assert_eq!(ds.train.shape.plane(), 6);
+        let train = ds.train.as_raw().unwrap();
+        assert_eq!(train.pixels, tiny().pixels);
+        assert_eq!(train.labels, vec![3, 7]);
+        assert_eq!(train.shape.plane(), 6);
         assert!(ds.test.is_none());
     }
 

@@ -1,12 +1,18 @@
-//! Sources: where records come from (IDX files, a seeded synthetic generator), as in-memory splits.
+//! Sources: where records come from. IDX files and the seeded synthetic generator give raw
+//! pixels in memory; Parquet shards and image folders give encoded images, decoded per batch.
 
+pub mod encoded;
+pub mod folder;
 pub mod idx;
+pub mod parquet;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+pub use encoded::EncodedSplit;
+pub use parquet::EncodedOptions;
 
 /// Image shape, channels first, as PyTorch lays out a `[C,H,W]` tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -56,13 +62,71 @@ impl Split {
         let n = self.shape.len();
         &self.pixels[i * n..(i + 1) * n]
     }
+}
+
+/// A split's records: raw pixels in memory, or encoded images read and decoded per batch.
+#[derive(Clone, Debug)]
+pub enum Records {
+    Raw(Arc<Split>),
+    Encoded(Arc<EncodedSplit>),
+}
+
+impl Records {
+    pub fn shape(&self) -> Shape {
+        match self {
+            Records::Raw(s) => s.shape,
+            Records::Encoded(s) => s.shape,
+        }
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Raw(s) => s.len(),
+            Records::Encoded(s) => s.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn origin(&self) -> &str {
+        match self {
+            Records::Raw(s) => &s.origin,
+            Records::Encoded(s) => &s.origin,
+        }
+    }
+    pub fn classes(&self) -> usize {
+        match self {
+            Records::Raw(s) => s.classes,
+            Records::Encoded(s) => s.classes,
+        }
+    }
+    /// Blocks that the per-epoch shuffle keeps together (row groups); one block means a
+    /// full permutation.
+    pub fn blocks(&self) -> Vec<usize> {
+        match self {
+            Records::Raw(s) => vec![s.len()],
+            Records::Encoded(s) => s.blocks(),
+        }
+    }
+    /// The raw split, for callers (and tests) that need the pixels themselves.
+    pub fn as_raw(&self) -> Option<&Arc<Split>> {
+        match self {
+            Records::Raw(s) => Some(s),
+            Records::Encoded(_) => None,
+        }
+    }
     pub(crate) fn check_not_empty(&self) -> Result<()> {
         if self.is_empty() {
             return Err(Error::Empty {
-                source_name: self.origin.clone(),
+                source_name: self.origin().into(),
             });
         }
         Ok(())
+    }
+}
+
+impl From<Split> for Records {
+    fn from(s: Split) -> Self {
+        Records::Raw(Arc::new(s))
     }
 }
 
@@ -70,15 +134,20 @@ impl Split {
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub name: String,
-    pub train: Arc<Split>,
-    pub test: Option<Arc<Split>>,
+    pub train: Records,
+    pub test: Option<Records>,
 }
 
 /// A source as named on the command line: a path (kind detected) or `synthetic:key=value,...`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceSpec {
+    /// A directory with `train-images-idx3-ubyte[.gz]` and friends.
     Idx(PathBuf),
     Synthetic(synthetic::SyntheticSpec),
+    /// A `.parquet` file, a directory of shards, or a glob.
+    Parquet(String),
+    /// `root/<class>/*.png|jpg`.
+    Folder(PathBuf),
 }
 
 impl SourceSpec {
@@ -91,33 +160,107 @@ impl SourceSpec {
         if spec == "synthetic" {
             return Ok(SourceSpec::Synthetic(synthetic::SyntheticSpec::default()));
         }
+        if spec.contains(['*', '?', '[']) {
+            return Ok(SourceSpec::Parquet(spec.into()));
+        }
         let path = Path::new(spec);
         if !path.exists() {
             return Err(Error::MissingDir { path: path.into() });
         }
-        if !path.is_dir() {
+        if path.is_file() {
+            if path.extension().is_some_and(|e| e == "parquet") {
+                return Ok(SourceSpec::Parquet(spec.into()));
+            }
             return Err(Error::BadSpec {
                 spec: spec.into(),
-                detail: "expected a directory of IDX files or 'synthetic:...'".into(),
+                detail: "expected a directory (IDX files, Parquet shards or an image folder), a .parquet file, a glob, or 'synthetic:...'".into(),
             });
         }
+        if idx::has_idx(path) {
+            return Ok(SourceSpec::Idx(path.into()));
+        }
+        if !parquet::files_of(spec)?.is_empty() {
+            return Ok(SourceSpec::Parquet(spec.into()));
+        }
+        if folder::looks_like(path) {
+            return Ok(SourceSpec::Folder(path.into()));
+        }
+        // Neither kind recognised: let the IDX reader say what it expected.
         Ok(SourceSpec::Idx(path.into()))
     }
 
-    /// Reads (or generates) the data set and validates every record.
+    /// Reads (or indexes) the data set and validates what can be validated up front. Encoded
+    /// records are checked as they are decoded.
     pub fn open(&self) -> Result<Dataset> {
+        self.open_with(&EncodedOptions::default())
+    }
+
+    pub fn open_with(&self, opts: &EncodedOptions) -> Result<Dataset> {
         match self {
-            SourceSpec::Idx(dir) => idx::open_dir(dir, idx::FASHION_MNIST_CLASSES),
+            SourceSpec::Idx(dir) => {
+                idx::open_dir(dir, opts.classes.unwrap_or(idx::FASHION_MNIST_CLASSES))
+            }
             SourceSpec::Synthetic(s) => Ok(s.generate()),
+            SourceSpec::Parquet(spec) => {
+                let (train, test) = parquet::split_by_name(parquet::files_of(spec)?);
+                if train.is_empty() {
+                    return Err(Error::BadSpec {
+                        spec: spec.clone(),
+                        detail: "no training shards (*.parquet not named test-*)".into(),
+                    });
+                }
+                let train = parquet::open_split(&train, opts, None, None)?;
+                let test = if test.is_empty() {
+                    None
+                } else {
+                    let split =
+                        parquet::open_split(&test, opts, Some(train.shape), Some(train.classes))?;
+                    Some(Records::Encoded(Arc::new(split)))
+                };
+                Ok(Dataset {
+                    name: Path::new(spec)
+                        .file_name()
+                        .map_or_else(|| spec.clone(), |n| n.to_string_lossy().into_owned()),
+                    train: Records::Encoded(Arc::new(train)),
+                    test,
+                })
+            }
+            SourceSpec::Folder(root) => {
+                let (train_root, test_root) = (root.join("train"), root.join("test"));
+                let split_dirs = train_root.is_dir() && folder::looks_like(&train_root);
+                let (train, names) =
+                    folder::open_split(if split_dirs { &train_root } else { root }, None, opts)?;
+                let test = if split_dirs && test_root.is_dir() {
+                    let (mut t, _) = folder::open_split(&test_root, Some(&names), opts)?;
+                    t.shape = train.shape;
+                    Some(Records::Encoded(Arc::new(t)))
+                } else {
+                    None
+                };
+                Ok(Dataset {
+                    name: root.file_name().map_or_else(
+                        || root.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    ),
+                    train: Records::Encoded(Arc::new(train)),
+                    test,
+                })
+            }
         }
+    }
+
+    /// Opens this source's training split as a test split for `train` (`--test-data`).
+    pub fn open_as_test(&self, opts: &EncodedOptions) -> Result<Records> {
+        Ok(self.open_with(opts)?.train)
     }
 }
 
 impl std::fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SourceSpec::Idx(p) => write!(f, "{}", p.display()),
+            SourceSpec::Idx(p) | SourceSpec::Folder(p) => write!(f, "{}", p.display()),
             SourceSpec::Synthetic(s) => write!(f, "{s}"),
+            SourceSpec::Parquet(s) => write!(f, "{s}"),
         }
     }
 }

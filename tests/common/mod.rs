@@ -13,11 +13,11 @@ pub fn synthetic(spec: &str) -> Dataset {
 
 /// Writes the data set's train (and test) split as raw IDX files into `dir`.
 pub fn write_idx(dir: &Path, data: &Dataset) {
-    let (images, labels) = idx::encode(&data.train);
+    let (images, labels) = idx::encode(data.train.as_raw().expect("raw records"));
     std::fs::write(dir.join("train-images-idx3-ubyte"), images).unwrap();
     std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).unwrap();
     if let Some(test) = &data.test {
-        let (images, labels) = idx::encode(test);
+        let (images, labels) = idx::encode(test.as_raw().expect("raw records"));
         std::fs::write(dir.join("t10k-images-idx3-ubyte"), images).unwrap();
         std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labels).unwrap();
     }

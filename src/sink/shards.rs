@@ -1,0 +1,139 @@
+//! Shards sink (`flowload convert`): any source written as Hugging Face–layout Parquet,
+//! `image: {bytes: binary, path: utf8}` holding PNG bytes and `label: int64`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StructArray};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{Error, Result};
+use crate::ops::decode::{OnBadRecord, RecordReader};
+use crate::ops::plan::BatchPlan;
+use crate::source::encoded::encode_png;
+use crate::source::{Dataset, Records};
+
+fn image_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("bytes", DataType::Binary, true),
+        Field::new("path", DataType::Utf8, true),
+    ])
+}
+
+/// The Hugging Face `datasets` image layout.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("image", DataType::Struct(image_fields()), true),
+        Field::new("label", DataType::Int64, true),
+    ]))
+}
+
+/// Writes `data`'s splits under `out` as `train-00000-of-0000N.parquet` (and `test-…`), with
+/// `row_group_size` rows per row group and `shard_rows` rows per file (0: one file per split).
+/// Each file is written under a temporary name and renamed when complete.
+pub fn convert(
+    data: &Dataset,
+    out: &Path,
+    row_group_size: usize,
+    shard_rows: usize,
+    policy: OnBadRecord,
+) -> Result<Vec<PathBuf>> {
+    if row_group_size == 0 {
+        return Err(Error::Config("--row-group-size must be at least 1".into()));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut written = Vec::new();
+    let splits = [("train", Some(&data.train)), ("test", data.test.as_ref())];
+    for (name, records) in splits {
+        let Some(records) = records else { continue };
+        written.extend(write_split(
+            name,
+            records,
+            out,
+            row_group_size,
+            shard_rows,
+            policy,
+        )?);
+    }
+    Ok(written)
+}
+
+fn write_split(
+    name: &str,
+    records: &Records,
+    out: &Path,
+    row_group_size: usize,
+    shard_rows: usize,
+    policy: OnBadRecord,
+) -> Result<Vec<PathBuf>> {
+    let n = records.len();
+    let per_shard = if shard_rows == 0 {
+        n.max(1)
+    } else {
+        shard_rows
+    };
+    let shards = n.div_ceil(per_shard).max(1);
+    let shape = records.shape();
+    let mut reader = RecordReader::new(records.clone(), policy);
+    let mut written = Vec::new();
+    for shard in 0..shards {
+        let path = out.join(format!("{name}-{shard:05}-of-{shards:05}.parquet"));
+        let tmp = out.join(format!(".{name}-{shard:05}.parquet.tmp"));
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(row_group_size))
+            .build();
+        let pq = |e: parquet::errors::ParquetError| Error::Parquet {
+            path: tmp.clone(),
+            detail: e.to_string(),
+        };
+        let mut writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(pq)?;
+        let (start, end) = (shard * per_shard, ((shard + 1) * per_shard).min(n));
+        for chunk_start in (start..end).step_by(row_group_size) {
+            let rows: Vec<u32> = (chunk_start..(chunk_start + row_group_size).min(end))
+                .map(|r| r as u32)
+                .collect();
+            let plan = BatchPlan {
+                epoch: 0,
+                index: 0,
+                rows,
+            };
+            let decoded = reader.decode(&plan)?;
+            let pngs: Vec<Vec<u8>> = decoded
+                .pixels
+                .chunks_exact(shape.len())
+                .map(|px| encode_png(px, shape))
+                .collect();
+            // Skipped records leave gaps; name each kept image by its own index in the split.
+            let skipped: std::collections::HashSet<u64> =
+                decoded.skipped.iter().map(|s| s.row).collect();
+            let kept: Vec<u32> = plan
+                .rows
+                .iter()
+                .copied()
+                .filter(|r| !skipped.contains(&(*r as u64)))
+                .collect();
+            let names: Vec<String> = kept.iter().map(|r| format!("{name}/{r:06}.png")).collect();
+            let image = StructArray::new(
+                image_fields(),
+                vec![
+                    Arc::new(BinaryArray::from_iter_values(pngs.iter())) as ArrayRef,
+                    Arc::new(StringArray::from_iter_values(names.iter())) as ArrayRef,
+                ],
+                None,
+            );
+            let batch = RecordBatch::try_new(
+                schema(),
+                vec![Arc::new(image), Arc::new(Int64Array::from(decoded.labels))],
+            )?;
+            writer.write(&batch).map_err(pq)?;
+        }
+        writer.close().map_err(pq)?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,0 +1,222 @@
+//! Encoded records (PNG/JPEG bytes in Parquet shards or files in an image folder): the split's
+//! layout, and decoding one record into `[C,H,W]` u8 pixels.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use image::imageops::FilterType;
+
+use super::Shape;
+use super::parquet::RowGroupRef;
+
+/// A split whose records are encoded images, decoded batch by batch by the decode operator.
+/// Only the record index lives in memory; the bytes stay on disk until a worker needs them.
+#[derive(Debug)]
+pub struct EncodedSplit {
+    pub origin: String,
+    /// Every decoded image must have this shape (or is resized to it with `--resize`).
+    pub shape: Shape,
+    pub resize: bool,
+    pub classes: usize,
+    pub store: Store,
+}
+
+#[derive(Debug)]
+pub enum Store {
+    /// torchvision's ImageFolder: one file per record, labels from the sorted class directories.
+    Files {
+        paths: Vec<PathBuf>,
+        labels: Vec<i64>,
+    },
+    /// Hugging Face style Parquet shards, read one row group at a time.
+    Parquet {
+        row_groups: Vec<RowGroupRef>,
+        image_column: String,
+        label_column: String,
+    },
+}
+
+impl EncodedSplit {
+    pub fn len(&self) -> usize {
+        match &self.store {
+            Store::Files { labels, .. } => labels.len(),
+            Store::Parquet { row_groups, .. } => row_groups.last().map_or(0, |g| g.first + g.rows),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Shuffle blocks: row groups for Parquet (read whole), one block for files (random access).
+    pub fn blocks(&self) -> Vec<usize> {
+        match &self.store {
+            Store::Files { labels, .. } => vec![labels.len()],
+            Store::Parquet { row_groups, .. } => row_groups.iter().map(|g| g.rows).collect(),
+        }
+    }
+}
+
+/// Where a record came from, for error messages and `skipped.parquet`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordId {
+    /// The shard or image file.
+    pub source: String,
+    /// The row within the shard (Parquet), or the record's index in the split (files).
+    pub row: u64,
+}
+
+/// Decodes `bytes` as PNG or JPEG into `out` (`C·H·W` bytes, channels first).
+///
+/// The image must have `shape.channels` channels (an alpha channel is dropped), and
+/// `shape.height × shape.width` pixels unless `resize` is set. Errors are plain text; the
+/// caller adds the record's name.
+pub fn decode_image(
+    bytes: &[u8],
+    shape: Shape,
+    resize: bool,
+    out: &mut [u8],
+) -> Result<(), String> {
+    let format = image::guess_format(bytes).map_err(|_| "not a PNG or JPEG image".to_string())?;
+    if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
+        return Err(format!(
+            "{format:?} images are not supported (PNG or JPEG only)"
+        ));
+    }
+    let img = image::load_from_memory_with_format(bytes, format)
+        .map_err(|e| format!("cannot decode {format:?}: {e}"))?;
+    let channels = img.color().channel_count() as usize;
+    let color = if img.color().has_alpha() {
+        channels - 1
+    } else {
+        channels
+    };
+    if color != shape.channels {
+        return Err(format!(
+            "has {color} colour channel(s), the data set has {}",
+            shape.channels
+        ));
+    }
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let img = if (h, w) == (shape.height, shape.width) {
+        img
+    } else if resize {
+        img.resize_exact(
+            shape.width as u32,
+            shape.height as u32,
+            FilterType::Triangle,
+        )
+    } else {
+        return Err(format!(
+            "is {h}x{w}, the data set is {}x{} (use --resize HxW to resize)",
+            shape.height, shape.width
+        ));
+    };
+    let plane = shape.plane();
+    match shape.channels {
+        1 => out[..plane].copy_from_slice(img.to_luma8().as_raw()),
+        _ => {
+            let rgb = img.to_rgb8();
+            for (i, px) in rgb.as_raw().chunks_exact(3).enumerate() {
+                out[i] = px[0];
+                out[plane + i] = px[1];
+                out[2 * plane + i] = px[2];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads just enough of the first decodable image to learn the data set's shape.
+pub fn probe_shape(bytes: &[u8]) -> Result<Shape, String> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| format!("cannot decode the first image: {e}"))?;
+    let c = img.color().channel_count() as usize;
+    Ok(Shape {
+        channels: if img.color().has_alpha() { c - 1 } else { c },
+        height: img.height() as usize,
+        width: img.width() as usize,
+    })
+}
+
+/// Encodes `[C,H,W]` pixels as PNG (gray for 1 channel, RGB for 3): `flowload convert`'s writer.
+pub fn encode_png(pixels: &[u8], shape: Shape) -> Vec<u8> {
+    use image::ImageEncoder;
+    let plane = shape.plane();
+    let (data, color) = match shape.channels {
+        1 => (pixels.to_vec(), image::ExtendedColorType::L8),
+        _ => {
+            let mut hwc = Vec::with_capacity(3 * plane);
+            for i in 0..plane {
+                hwc.extend([pixels[i], pixels[plane + i], pixels[2 * plane + i]]);
+            }
+            (hwc, image::ExtendedColorType::Rgb8)
+        }
+    };
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(&data, shape.width as u32, shape.height as u32, color)
+        .expect("encoding to memory cannot fail for a valid shape");
+    out
+}
+
+/// Shared handle, cheap to clone into every worker.
+pub type SharedEncoded = Arc<EncodedSplit>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_round_trips_gray_and_rgb_channels_first() {
+        for channels in [1, 3] {
+            let shape = Shape {
+                channels,
+                height: 3,
+                width: 2,
+            };
+            let pixels: Vec<u8> = (0..shape.len() as u8).map(|v| v * 7).collect();
+            let png = encode_png(&pixels, shape);
+            let mut out = vec![0; shape.len()];
+            decode_image(&png, shape, false, &mut out).unwrap();
+            assert_eq!(out, pixels);
+            assert_eq!(probe_shape(&png).unwrap(), shape);
+        }
+    }
+
+    #[test]
+    fn wrong_size_channels_and_garbage_are_errors() {
+        let shape = Shape {
+            channels: 1,
+            height: 3,
+            width: 2,
+        };
+        let png = encode_png(&[9; 6], shape);
+        let mut out = vec![0; 12];
+        let rgb = Shape {
+            channels: 3,
+            height: 2,
+            width: 2,
+        };
+        assert!(
+            decode_image(&png, rgb, false, &mut out)
+                .unwrap_err()
+                .contains("1 colour channel")
+        );
+        let big = Shape {
+            channels: 1,
+            height: 4,
+            width: 3,
+        };
+        assert!(
+            decode_image(&png, big, false, &mut out)
+                .unwrap_err()
+                .contains("--resize")
+        );
+        decode_image(&png, big, true, &mut out).unwrap();
+        assert!(
+            decode_image(b"hello", shape, false, &mut out)
+                .unwrap_err()
+                .contains("not a PNG or JPEG")
+        );
+        assert!(decode_image(&png[..png.len() / 2], shape, false, &mut out).is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! Image-folder source, torchvision's ImageFolder: `root/<class>/*.png|jpg`, labels from the
+//! sorted class names, files in sorted order; `root/train/` and `root/test/` are the splits
+//! when present.
+
+use std::path::{Path, PathBuf};
+
+use super::encoded::{EncodedSplit, Store, probe_shape};
+use super::parquet::EncodedOptions;
+use crate::error::{Error, Result};
+
+const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The class directories of `root`, sorted by name.
+pub fn class_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    Ok(sorted_entries(root)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect())
+}
+
+/// Whether `root` looks like an image folder: a class directory holding an image file.
+pub fn looks_like(root: &Path) -> bool {
+    let has_images = |d: &Path| sorted_entries(d).is_ok_and(|v| v.iter().any(|p| is_image(p)));
+    class_dirs(root).is_ok_and(|dirs| {
+        dirs.iter().any(|d| {
+            has_images(d) || class_dirs(d).is_ok_and(|sub| sub.iter().any(|s| has_images(s)))
+        })
+    })
+}
+
+/// Indexes one split. `classes` fixes the class names (the test split uses the training
+/// split's); a file is listed even when it cannot be read, so that reading it is a counted,
+/// named bad record rather than a silent gap.
+pub fn open_split(
+    root: &Path,
+    classes: Option<&[String]>,
+    opts: &EncodedOptions,
+) -> Result<(EncodedSplit, Vec<String>)> {
+    let dirs = class_dirs(root)?;
+    let names: Vec<String> = match classes {
+        Some(c) => c.to_vec(),
+        None => dirs
+            .iter()
+            .map(|d| {
+                d.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+    };
+    let mut paths = Vec::new();
+    let mut labels = Vec::new();
+    for dir in &dirs {
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let Some(label) = names.iter().position(|n| *n == name) else {
+            return Err(Error::BadSpec {
+                spec: root.display().to_string(),
+                detail: format!("class '{name}' is not among the training classes"),
+            });
+        };
+        for file in sorted_entries(dir)? {
+            if is_image(&file) {
+                paths.push(file);
+                labels.push(label as i64);
+            }
+        }
+    }
+    if paths.is_empty() {
+        return Err(Error::Empty {
+            source_name: root.display().to_string(),
+        });
+    }
+    let mut shape = None;
+    for p in &paths {
+        if let Ok(bytes) = std::fs::read(p) {
+            if let Ok(s) = probe_shape(&bytes) {
+                shape = Some(s);
+                break;
+            }
+        }
+    }
+    let mut shape = shape.ok_or_else(|| Error::BadHeader {
+        path: root.into(),
+        detail: "no file in the folder decodes as an image".into(),
+    })?;
+    if let Some((h, w)) = opts.resize {
+        (shape.height, shape.width) = (h, w);
+    }
+    let split = EncodedSplit {
+        origin: root.display().to_string(),
+        shape,
+        resize: opts.resize.is_some(),
+        classes: opts.classes.unwrap_or(names.len()),
+        store: Store::Files { paths, labels },
+    };
+    Ok((split, names))
+}

@@ -1,0 +1,341 @@
+//! Parquet source: Hugging Face style shards (`image: {bytes, path}` or binary, `label: int`),
+//! indexed by row group at open, read one row group at a time while streaming.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, BinaryArray, Int64Array, StructArray};
+use arrow::datatypes::DataType;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+
+use super::Shape;
+use super::encoded::{EncodedSplit, Store, probe_shape};
+use crate::error::{Error, Result};
+
+/// Options shared by the encoded sources.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct EncodedOptions {
+    /// `--resize HxW`: decode every image to this size instead of requiring one size.
+    pub resize: Option<(usize, usize)>,
+    /// Parquet column names; default `image` and `label`.
+    pub image_column: Option<String>,
+    pub label_column: Option<String>,
+    /// The class count; default: the largest label + 1 (Parquet), the class folders (ImageFolder).
+    pub classes: Option<usize>,
+}
+
+/// One shard: its path and footer, parsed once.
+#[derive(Debug)]
+pub struct Shard {
+    pub path: PathBuf,
+    meta: ArrowReaderMetadata,
+    image_root: usize,
+    label_root: usize,
+}
+
+/// One row group of one shard, and where its rows sit in the split's record numbering.
+#[derive(Clone, Debug)]
+pub struct RowGroupRef {
+    pub shard: Arc<Shard>,
+    pub index: usize,
+    pub rows: usize,
+    /// Split-wide index of the row group's first row.
+    pub first: usize,
+    /// Index of the row group's first row within its shard, for error messages.
+    pub shard_row: usize,
+}
+
+/// A row group's two columns, in memory while a worker needs them.
+#[derive(Debug)]
+pub struct RowGroupData {
+    images: BinaryArray,
+    /// Validity of the `image` struct itself (a null struct is a null image).
+    struct_valid: Option<arrow::buffer::NullBuffer>,
+    labels: Int64Array,
+}
+
+impl RowGroupData {
+    pub fn image(&self, i: usize) -> Option<&[u8]> {
+        let struct_ok = self.struct_valid.as_ref().is_none_or(|n| n.is_valid(i));
+        (struct_ok && self.images.is_valid(i)).then(|| self.images.value(i))
+    }
+    pub fn label(&self, i: usize) -> Option<i64> {
+        self.labels.is_valid(i).then(|| self.labels.value(i))
+    }
+}
+
+fn err(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Parquet {
+        path: path.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Finds the column roots and checks their types.
+fn open_shard(path: &Path, image_column: &str, label_column: &str) -> Result<Shard> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = ArrowReaderMetadata::load(&file, Default::default())
+        .map_err(|e| err(path, e.to_string()))?;
+    let schema = meta.schema().clone();
+    let find = |name: &str| {
+        schema.index_of(name).map_err(|_| {
+            let have: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            err(
+                path,
+                format!("no column '{name}' (columns: {})", have.join(", ")),
+            )
+        })
+    };
+    let (image_root, label_root) = (find(image_column)?, find(label_column)?);
+    let is_binary = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        )
+    };
+    match schema.field(image_root).data_type() {
+        t if is_binary(t) => {}
+        DataType::Struct(fields)
+            if fields
+                .find("bytes")
+                .is_some_and(|(_, f)| is_binary(f.data_type())) => {}
+        other => {
+            return Err(err(
+                path,
+                format!(
+                    "column '{image_column}' is {other}; expected binary image bytes or a struct with a binary 'bytes' field"
+                ),
+            ));
+        }
+    }
+    if !schema.field(label_root).data_type().is_integer() {
+        return Err(err(
+            path,
+            format!(
+                "column '{label_column}' is {}, expected an integer label",
+                schema.field(label_root).data_type()
+            ),
+        ));
+    }
+    Ok(Shard {
+        path: path.into(),
+        meta,
+        image_root,
+        label_root,
+    })
+}
+
+/// Reads one row group's image and label columns.
+pub fn read_row_group(group: &RowGroupRef) -> Result<RowGroupData> {
+    let shard = &group.shard;
+    let path = &shard.path;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.meta.clone());
+    let mask = ProjectionMask::roots(
+        builder.parquet_schema(),
+        [shard.image_root, shard.label_root],
+    );
+    let reader = builder
+        .with_row_groups(vec![group.index])
+        .with_projection(mask)
+        .with_batch_size(group.rows.max(1))
+        .build()
+        .map_err(|e| err(path, e.to_string()))?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| err(path, format!("row group {}: {e}", group.index)))?;
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .ok_or_else(|| err(path, format!("row group {} is empty", group.index)))?;
+    let batch = arrow::compute::concat_batches(&schema, &batches)?;
+    // Projection keeps the columns in file order.
+    let (img_pos, label_pos) = if shard.image_root < shard.label_root {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let image = batch.column(img_pos);
+    let (bytes, struct_valid) = match image.data_type() {
+        DataType::Struct(_) => {
+            let s = image
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .expect("struct type");
+            (
+                s.column_by_name("bytes").expect("checked at open").clone(),
+                s.nulls().cloned(),
+            )
+        }
+        _ => (image.clone(), None),
+    };
+    let images = arrow::compute::cast(&bytes, &DataType::Binary)?
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .expect("cast to Binary")
+        .clone();
+    let labels = arrow::compute::cast(batch.column(label_pos), &DataType::Int64)?
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to Int64")
+        .clone();
+    if images.len() != group.rows {
+        return Err(err(
+            path,
+            format!(
+                "row group {} has {} rows, its footer says {}",
+                group.index,
+                images.len(),
+                group.rows
+            ),
+        ));
+    }
+    Ok(RowGroupData {
+        images,
+        struct_valid,
+        labels,
+    })
+}
+
+/// The Parquet files a path names: a file, a directory (searched, with its `data/`, for
+/// `*.parquet`), or a glob.
+pub fn files_of(spec: &str) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    if spec.contains(['*', '?', '[']) {
+        let paths = glob::glob(spec).map_err(|e| Error::BadSpec {
+            spec: spec.into(),
+            detail: e.to_string(),
+        })?;
+        files.extend(paths.filter_map(|p| p.ok()));
+    } else {
+        let path = Path::new(spec);
+        if path.is_file() {
+            files.push(path.into());
+        } else {
+            for dir in [path.to_path_buf(), path.join("data")] {
+                if let Ok(entries) = std::fs::read_dir(&dir) {
+                    files.extend(
+                        entries
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|p| p.extension().is_some_and(|e| e == "parquet")),
+                    );
+                }
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Splits shard files into train and test by the usual names (`train-*`, `test-*`); files
+/// named neither are training data when no file is named `train-*`.
+pub fn split_by_name(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let test: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| name(p).starts_with("test"))
+        .cloned()
+        .collect();
+    let named_train: Vec<PathBuf> = files
+        .iter()
+        .filter(|p| name(p).starts_with("train"))
+        .cloned()
+        .collect();
+    let train = if named_train.is_empty() {
+        files
+            .into_iter()
+            .filter(|p| !name(p).starts_with("test"))
+            .collect()
+    } else {
+        named_train
+    };
+    (train, test)
+}
+
+/// Indexes `files` as one split: footers and row-group sizes, the shape from the first image,
+/// and the class count.
+pub fn open_split(
+    files: &[PathBuf],
+    opts: &EncodedOptions,
+    shape_hint: Option<Shape>,
+    classes_hint: Option<usize>,
+) -> Result<EncodedSplit> {
+    let image_column = opts.image_column.clone().unwrap_or_else(|| "image".into());
+    let label_column = opts.label_column.clone().unwrap_or_else(|| "label".into());
+    let mut row_groups = Vec::new();
+    let mut first = 0;
+    for path in files {
+        let shard = Arc::new(open_shard(path, &image_column, &label_column)?);
+        let mut shard_row = 0;
+        for (index, rg) in shard.meta.metadata().row_groups().iter().enumerate() {
+            let rows = rg.num_rows() as usize;
+            if rows > 0 {
+                row_groups.push(RowGroupRef {
+                    shard: shard.clone(),
+                    index,
+                    rows,
+                    first,
+                    shard_row,
+                });
+                first += rows;
+                shard_row += rows;
+            }
+        }
+    }
+    let origin = match files {
+        [one] => one.display().to_string(),
+        [first, ..] => format!("{} (+{} shards)", first.display(), files.len() - 1),
+        [] => String::from("(no files)"),
+    };
+    if row_groups.is_empty() {
+        return Err(Error::Empty {
+            source_name: origin,
+        });
+    }
+    let mut shape = match shape_hint {
+        Some(s) => s,
+        None => first_shape(&row_groups)?,
+    };
+    if let Some((h, w)) = opts.resize {
+        (shape.height, shape.width) = (h, w);
+    }
+    let classes = match opts.classes.or(classes_hint) {
+        Some(c) => c,
+        None => {
+            let mut max = -1i64;
+            for g in &row_groups {
+                let data = read_row_group(g)?;
+                max = max.max(data.labels.iter().flatten().max().unwrap_or(-1));
+            }
+            (max + 1).max(1) as usize
+        }
+    };
+    Ok(EncodedSplit {
+        origin,
+        shape,
+        resize: opts.resize.is_some(),
+        classes,
+        store: Store::Parquet {
+            row_groups,
+            image_column,
+            label_column,
+        },
+    })
+}
+
+fn first_shape(groups: &[RowGroupRef]) -> Result<Shape> {
+    for g in groups {
+        let data = read_row_group(g)?;
+        if let Some((i, bytes)) = (0..g.rows).find_map(|i| data.image(i).map(|b| (i, b))) {
+            return probe_shape(bytes).map_err(|e| err(&g.shard.path, format!("row {}: {e}", i)));
+        }
+    }
+    Err(err(&groups[0].shard.path, "every image is null"))
+}
