@@ -2,6 +2,7 @@
 # Benchmarks against PyTorch 2.11, each side by side in one invocation:
 #   scripts/bench.sh loader [DATA_DIR]   loader-only images/s (scripts/bench_loader.py)
 #   scripts/bench.sh train  [DATA_DIR]   training epoch and data-wait seconds (scripts/bench_train.py)
+#   scripts/bench.sh encoded [DATA_DIR]  PNG-in-Parquet decode vs PIL and DALI, peak RSS (scripts/bench_encoded.py)
 # Builds flowload in release first. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +10,12 @@ source scripts/env.sh
 cargo build --release --quiet
 what="${1:-loader}"
 data="${2:-/usr/share/datasets/fashion-mnist}"
+if [ "$what" = encoded ] && ! python -c 'import nvidia.dali' 2>/dev/null; then
+    pip install -q nvidia-dali-cuda130  # DALI's CPU pipeline, the encoded benchmark's peer
+fi
 case "$what" in
     loader) exec python scripts/bench_loader.py target/release/flowload "$data" ;;
     train) exec python scripts/bench_train.py target/release/flowload "$data" ;;
-    *) echo "usage: scripts/bench.sh loader|train [DATA_DIR]" >&2; exit 2 ;;
+    encoded) exec python scripts/bench_encoded.py target/release/flowload "$data" ;;
+    *) echo "usage: scripts/bench.sh loader|train|encoded [DATA_DIR]" >&2; exit 2 ;;
 esac

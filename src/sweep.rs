@@ -14,8 +14,8 @@ use crate::ops::plan::EpochOrder;
 use crate::ops::stats::Stats;
 use crate::pipeline::{Loader, LoaderConfig, batches_in_order, compute_stats_with};
 use crate::sink::metrics::{EpochMetrics, MetricsWriter, read_run, run_path, write_skipped};
-use crate::sink::null;
 use crate::sink::train::{Trainer, device_name, parse_device};
+use crate::sink::{RunClock, null};
 use crate::source::{Dataset, SourceSpec};
 
 /// Images per evaluation batch; evaluation needs no gradients, so bigger is just faster.
@@ -243,16 +243,14 @@ pub fn run_one(
             on_bad_record: policy,
         },
     )?;
+    let clock = RunClock {
+        start: run_start,
+        stats_seconds,
+    };
     let mut skipped = Vec::new();
     let epochs = match pipeline.sink {
         SinkKind::Null => {
-            let rows = null::drain(
-                loader,
-                pipeline.epochs,
-                run_start,
-                stats_seconds,
-                &mut skipped,
-            )?;
+            let rows = null::drain(loader, pipeline.epochs, clock, &mut skipped)?;
             rows.iter().try_for_each(on_epoch)?;
             rows
         }
@@ -274,8 +272,7 @@ pub fn run_one(
                 loader,
                 pipeline.epochs,
                 &test,
-                run_start,
-                stats_seconds,
+                clock,
                 &mut skipped,
                 on_epoch,
             )?;

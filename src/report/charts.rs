@@ -81,25 +81,32 @@ where
     root.fill(&WHITE)?;
     let (vary, common) = varying(runs);
     let labels: Vec<String> = runs.iter().map(|r| label(r, &vary)).collect();
+    // What every run shares goes in a subtitle; the legends name only what differs.
+    let area = root.titled(
+        &format!("the same in every run: {common}"),
+        ("sans-serif", 13),
+    )?;
     match chart {
         Chart::Loss => lines(
-            &root,
+            &area,
             runs,
             &labels,
-            &format!("Loss per epoch — {common}"),
+            "Loss per epoch (train solid, test dashed)",
             "cross-entropy loss",
+            SeriesLabelPosition::UpperRight,
             |e| (e.loss, e.test_loss),
         )?,
         Chart::Accuracy => lines(
-            &root,
+            &area,
             runs,
             &labels,
-            &format!("Accuracy per epoch — {common}"),
+            "Accuracy per epoch (train solid, test dashed)",
             "accuracy",
+            SeriesLabelPosition::LowerRight,
             |e| (e.accuracy, e.test_accuracy),
         )?,
-        Chart::Time => time_split(&root, runs, &labels, &common)?,
-        Chart::Throughput => throughput(&root, runs, &vary, &common)?,
+        Chart::Time => time_split(&area, runs, &labels)?,
+        Chart::Throughput => throughput(&area, runs, &vary)?,
     }
     root.present()?;
     Ok(())
@@ -125,6 +132,7 @@ fn lines<DB: DrawingBackend>(
     labels: &[String],
     title: &str,
     y_desc: &str,
+    legend: SeriesLabelPosition,
     metric: impl Fn(&EpochMetrics) -> (Option<f64>, Option<f64>),
 ) -> DrawResult
 where
@@ -189,7 +197,7 @@ where
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend)
         .label_font(("sans-serif", 13))
         .draw()?;
     Ok(())
@@ -200,7 +208,6 @@ fn time_split<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     runs: &[LoadedRun],
     labels: &[String],
-    common: &str,
 ) -> DrawResult
 where
     DB::ErrorType: 'static,
@@ -223,13 +230,13 @@ where
     let n = runs.len() as u32;
     let mut chart = ChartBuilder::on(root)
         .caption(
-            format!("Epoch time: data wait and compute (mean per epoch) — {common}"),
+            "Epoch time: data wait and compute (mean per epoch)",
             ("sans-serif", 20),
         )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
+        .build_cartesian_2d((0..n.saturating_sub(1)).into_segmented(), 0.0..top)?;
     let formatter = |v: &SegmentValue<u32>| match v {
         SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
         _ => String::new(),
@@ -284,7 +291,6 @@ fn throughput<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     runs: &[LoadedRun],
     vary: &[Axis],
-    common: &str,
 ) -> DrawResult
 where
     DB::ErrorType: 'static,
@@ -321,7 +327,7 @@ where
         * 1.15;
     let mut chart = ChartBuilder::on(root)
         .caption(
-            format!("Images/s by worker count (median epoch) — {common}"),
+            "Images/s by worker count (median epoch)",
             ("sans-serif", 20),
         )
         .margin(15)

@@ -6,3 +6,11 @@ pub mod metrics;
 pub mod null;
 pub mod shards;
 pub mod train;
+
+/// When the run started and what its statistics pass cost: the run-level columns of each
+/// epoch's row.
+#[derive(Clone, Copy, Debug)]
+pub struct RunClock {
+    pub start: std::time::Instant,
+    pub stats_seconds: f64,
+}

@@ -15,8 +15,7 @@ use crate::pipeline::Loader;
 pub fn drain(
     mut loader: Loader,
     epochs: u32,
-    run_start: Instant,
-    stats_seconds: f64,
+    clock: super::RunClock,
     skipped: &mut Vec<Skipped>,
 ) -> Result<Vec<EpochMetrics>> {
     let per_epoch = loader.batches_per_epoch();
@@ -54,14 +53,14 @@ pub fn drain(
             test_loss: None,
             test_accuracy: None,
             epoch_seconds,
-            run_seconds: run_start.elapsed().as_secs_f64(),
+            run_seconds: clock.start.elapsed().as_secs_f64(),
             images,
             skipped_records: skips,
             images_per_second: images as f64 / epoch_seconds,
             data_wait_seconds: wait,
             compute_seconds: touch,
             eval_seconds: 0.0,
-            stats_seconds,
+            stats_seconds: clock.stats_seconds,
         });
     }
     std::hint::black_box(checksum);

@@ -181,8 +181,7 @@ impl Trainer {
         mut loader: Loader,
         epochs: u32,
         test: &[Batch],
-        run_start: Instant,
-        stats_seconds: f64,
+        clock: super::RunClock,
         skipped: &mut Vec<Skipped>,
         mut on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
     ) -> Result<Vec<EpochMetrics>> {
@@ -231,14 +230,14 @@ impl Trainer {
                 test_loss,
                 test_accuracy,
                 epoch_seconds,
-                run_seconds: run_start.elapsed().as_secs_f64(),
+                run_seconds: clock.start.elapsed().as_secs_f64(),
                 images: tally.images,
                 skipped_records: skips,
                 images_per_second: tally.images as f64 / epoch_seconds,
                 data_wait_seconds: wait,
                 compute_seconds: compute,
                 eval_seconds: evaluated.elapsed().as_secs_f64(),
-                stats_seconds,
+                stats_seconds: clock.stats_seconds,
             };
             on_epoch(&row)?;
             rows.push(row);

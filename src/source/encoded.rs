@@ -81,7 +81,8 @@ pub fn decode_image(
             "{format:?} images are not supported (PNG or JPEG only)"
         ));
     }
-    let img = image::load_from_memory_with_format(bytes, format)
+    let img = reader(bytes, format)
+        .decode()
         .map_err(|e| format!("cannot decode {format:?}: {e}"))?;
     let channels = img.color().channel_count() as usize;
     let color = if img.color().has_alpha() {
@@ -125,9 +126,24 @@ pub fn decode_image(
     Ok(())
 }
 
+/// The most memory one record's decoder may allocate.
+pub const MAX_DECODE_BYTES: u64 = 256 << 20;
+
+/// A decoder with a memory cap: a record's header is untrusted, and a forged 60000x60000 PNG
+/// must be a bad record, not a 10 GB allocation.
+fn reader(bytes: &[u8], format: image::ImageFormat) -> image::ImageReader<std::io::Cursor<&[u8]>> {
+    let mut r = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    r.limits(limits);
+    r
+}
+
 /// Reads just enough of the first decodable image to learn the data set's shape.
 pub fn probe_shape(bytes: &[u8]) -> Result<Shape, String> {
-    let img = image::load_from_memory(bytes)
+    let format = image::guess_format(bytes).map_err(|_| "not a PNG or JPEG image".to_string())?;
+    let img = reader(bytes, format)
+        .decode()
         .map_err(|e| format!("cannot decode the first image: {e}"))?;
     let c = img.color().channel_count() as usize;
     Ok(Shape {
@@ -180,6 +196,30 @@ mod tests {
             assert_eq!(out, pixels);
             assert_eq!(probe_shape(&png).unwrap(), shape);
         }
+    }
+
+    #[test]
+    fn a_forged_huge_header_is_an_error_not_an_allocation() {
+        let shape = Shape {
+            channels: 3,
+            height: 2,
+            width: 2,
+        };
+        let mut png = encode_png(&[1; 12], shape);
+        // IHDR data sits at bytes 16..29 (width, height, ...), its CRC at 29..33.
+        png[16..20].copy_from_slice(&60_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+        let big = Shape {
+            channels: 3,
+            height: 60_000,
+            width: 60_000,
+        };
+        let err = decode_image(&png, big, false, &mut []).unwrap_err();
+        assert!(err.contains("cannot decode"), "{err}");
+        assert!(probe_shape(&png).is_err());
     }
 
     #[test]

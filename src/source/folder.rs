@@ -90,15 +90,9 @@ pub fn open_split(
             source_name: root.display().to_string(),
         });
     }
-    let mut shape = None;
-    for p in &paths {
-        if let Ok(bytes) = std::fs::read(p) {
-            if let Ok(s) = probe_shape(&bytes) {
-                shape = Some(s);
-                break;
-            }
-        }
-    }
+    let shape = paths
+        .iter()
+        .find_map(|p| std::fs::read(p).ok().and_then(|b| probe_shape(&b).ok()));
     let mut shape = shape.ok_or_else(|| Error::BadHeader {
         path: root.into(),
         detail: "no file in the folder decodes as an image".into(),

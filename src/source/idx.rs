@@ -79,7 +79,32 @@ fn find_pair(dir: &Path, prefix: &str) -> Result<Option<(PathBuf, PathBuf)>> {
 pub fn read_split(images: &Path, labels: &Path, classes: usize) -> Result<Split> {
     let img = read_maybe_gz(images)?;
     let lab = read_maybe_gz(labels)?;
+    parse_split(images, img, labels, lab, classes)
+}
 
+/// Parses an images file and a labels file already in memory (raw or gzipped), as
+/// [`read_split`] does: the IDX fuzz target's entry point.
+pub fn parse_bytes(images: &[u8], labels: &[u8], classes: usize) -> Result<Split> {
+    let (img, lab) = (
+        FileBytes::from_raw(images.to_vec()),
+        FileBytes::from_raw(labels.to_vec()),
+    );
+    parse_split(
+        Path::new("<images>"),
+        img,
+        Path::new("<labels>"),
+        lab,
+        classes,
+    )
+}
+
+fn parse_split(
+    images: &Path,
+    img: FileBytes,
+    labels: &Path,
+    lab: FileBytes,
+    classes: usize,
+) -> Result<Split> {
     let (dims, payload) = parse_header(images, &img.bytes, IMAGES_MAGIC, "images, idx3", 3)?;
     let (n, h, w) = (dims[0], dims[1], dims[2]);
     if h == 0 || w == 0 {
@@ -139,19 +164,27 @@ struct FileBytes {
 }
 
 fn read_maybe_gz(path: &Path) -> Result<FileBytes> {
-    let raw = fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut bytes = Vec::with_capacity(raw.len() * 4);
-        let gzip_error = flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut bytes)
-            .err()
-            .map(|e| e.to_string());
-        Ok(FileBytes { bytes, gzip_error })
-    } else {
-        Ok(FileBytes {
-            bytes: raw,
-            gzip_error: None,
-        })
+    Ok(FileBytes::from_raw(
+        fs::read(path).map_err(|e| Error::io(path, e))?,
+    ))
+}
+
+impl FileBytes {
+    /// Gunzips when the bytes start with the gzip magic.
+    fn from_raw(raw: Vec<u8>) -> FileBytes {
+        if raw.starts_with(&[0x1f, 0x8b]) {
+            let mut bytes = Vec::with_capacity(raw.len() * 4);
+            let gzip_error = flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut bytes)
+                .err()
+                .map(|e| e.to_string());
+            FileBytes { bytes, gzip_error }
+        } else {
+            FileBytes {
+                bytes: raw,
+                gzip_error: None,
+            }
+        }
     }
 }
 
@@ -202,7 +235,15 @@ fn check_payload(
     record_bytes: usize,
     gzip_error: Option<&str>,
 ) -> Result<()> {
-    let want = records * record_bytes;
+    // Found by fuzzing: header dimensions are untrusted, and their product can overflow.
+    let Some(want) = records.checked_mul(record_bytes) else {
+        return Err(Error::BadHeader {
+            path: path.into(),
+            detail: format!(
+                "header announces {records} records of {record_bytes} bytes, more than can exist"
+            ),
+        });
+    };
     if payload.len() < want {
         return Err(Error::Truncated {
             path: path.into(),

@@ -1,0 +1,18 @@
+//! Fuzz target: the record decoder (PNG/JPEG bytes → `[C,H,W]` pixels) on arbitrary bytes.
+#![no_main]
+
+use flowload::source::Shape;
+use flowload::source::encoded::decode_image;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // Two bytes choose the expected shape and whether to resize; the rest is the record.
+    let [mode, size, bytes @ ..] = data else { return };
+    let shape = Shape {
+        channels: if mode & 1 == 0 { 1 } else { 3 },
+        height: 1 + (size & 0x0f) as usize,
+        width: 1 + (size >> 4) as usize,
+    };
+    let mut out = vec![0u8; shape.len()];
+    let _ = decode_image(bytes, shape, mode & 2 != 0, &mut out);
+});

@@ -1,0 +1,501 @@
+//! Encoded inputs: Parquet shards and image folders made from synthetic images (encoded here,
+//! with the `image` and `parquet` crates) give the same batches and statistics as the
+//! synthetic source; `convert` round-trips; every corrupt-record case fails or is skipped.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StructArray};
+use arrow::datatypes::{DataType, Field, Fields, Schema};
+use image::ImageEncoder;
+
+use flowload::ops::decode::OnBadRecord;
+use flowload::ops::normalize::Normalizer;
+use flowload::ops::plan::EpochOrder;
+use flowload::pipeline::{Loader, LoaderConfig, compute_stats};
+use flowload::source::{Records, Shape, SourceSpec, Split};
+
+/// `[C,H,W]` → PNG with the `image` crate (gray or RGB).
+fn png(pixels: &[u8], shape: Shape) -> Vec<u8> {
+    let plane = shape.plane();
+    let (data, color) = if shape.channels == 1 {
+        (pixels.to_vec(), image::ExtendedColorType::L8)
+    } else {
+        (
+            (0..plane)
+                .flat_map(|i| [pixels[i], pixels[plane + i], pixels[2 * plane + i]])
+                .collect(),
+            image::ExtendedColorType::Rgb8,
+        )
+    };
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(&data, shape.width as u32, shape.height as u32, color)
+        .unwrap();
+    out
+}
+
+fn jpeg_gray(h: u32, w: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut out)
+        .write_image(
+            &vec![128u8; (h * w) as usize],
+            w,
+            h,
+            image::ExtendedColorType::L8,
+        )
+        .unwrap();
+    out
+}
+
+/// Writes one HF-layout shard: `image: {bytes, path}` and `label`, `row_group` rows per group.
+fn write_shard(path: &Path, images: Vec<Option<Vec<u8>>>, labels: Vec<i64>, row_group: usize) {
+    let fields = Fields::from(vec![
+        Field::new("bytes", DataType::Binary, true),
+        Field::new("path", DataType::Utf8, true),
+    ]);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("image", DataType::Struct(fields.clone()), true),
+        Field::new("label", DataType::Int64, true),
+    ]));
+    let nulls =
+        arrow::buffer::NullBuffer::from(images.iter().map(|i| i.is_some()).collect::<Vec<_>>());
+    let bytes: BinaryArray = images.iter().map(|i| i.as_deref()).collect();
+    let names: StringArray = (0..images.len())
+        .map(|i| Some(format!("{i}.png")))
+        .collect();
+    let image = StructArray::new(
+        fields,
+        vec![Arc::new(bytes) as ArrayRef, Arc::new(names) as ArrayRef],
+        Some(nulls),
+    );
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(image), Arc::new(Int64Array::from(labels))],
+    )
+    .unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(row_group))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        schema,
+        Some(props),
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Shards of `split` under `dir/name-*.parquet`, `per_shard` rows each.
+fn write_shards(dir: &Path, name: &str, split: &Split, per_shard: usize, row_group: usize) {
+    let n = split.len();
+    let shards = n.div_ceil(per_shard);
+    for s in 0..shards {
+        let rows = s * per_shard..((s + 1) * per_shard).min(n);
+        let images = rows
+            .clone()
+            .map(|i| Some(png(split.image(i), split.shape)))
+            .collect();
+        let labels = split.labels[rows].to_vec();
+        write_shard(
+            &dir.join(format!("{name}-{s:05}-of-{shards:05}.parquet")),
+            images,
+            labels,
+            row_group,
+        );
+    }
+}
+
+/// `root/<class>/<index>.png`, class names `c0`, `c1`, … (sorted as the labels are).
+fn write_folder(root: &Path, split: &Split) {
+    for i in 0..split.len() {
+        let dir = root.join(format!("c{}", split.labels[i]));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("{i:05}.png")),
+            png(split.image(i), split.shape),
+        )
+        .unwrap();
+    }
+}
+
+type Seen = Vec<(u32, usize, Vec<i64>, Vec<u32>)>;
+
+fn batches(records: &Records, workers: usize, shuffle: Option<u64>) -> Seen {
+    let stats = compute_stats(records, 1).unwrap();
+    Loader::new(
+        records.clone(),
+        Normalizer::new(Some(&stats), records.shape().channels),
+        LoaderConfig {
+            order: EpochOrder {
+                records: records.len(),
+                batch_size: 32,
+                drop_last: false,
+                shuffle,
+                blocks: records.blocks(),
+            },
+            epochs: 2,
+            workers,
+            prefetch: 2,
+            on_bad_record: OnBadRecord::Fail,
+        },
+    )
+    .unwrap()
+    .map(|b| {
+        let b = b.unwrap();
+        (
+            b.epoch,
+            b.index,
+            b.labels().to_vec(),
+            b.images().iter().map(|v| v.to_bits()).collect(),
+        )
+    })
+    .collect()
+}
+
+const RGB: &str = "synthetic:images=150,channels=3,size=8x8,classes=4,seed=21,test=0";
+
+#[test]
+fn parquet_shards_give_the_synthetic_batches_and_stats() {
+    let data = common::synthetic(RGB);
+    let raw = data.train.as_raw().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_shards(dir.path(), "train", raw, 64, 20);
+    let pq = SourceSpec::parse(dir.path().to_str().unwrap()).unwrap();
+    assert!(matches!(pq, SourceSpec::Parquet(_)), "{pq:?}");
+    let pq = pq.open().unwrap().train;
+    assert_eq!((pq.len(), pq.shape(), pq.classes()), (150, raw.shape, 4));
+    assert_eq!(
+        pq.blocks(),
+        vec![20, 20, 20, 4, 20, 20, 20, 4, 20, 2],
+        "row groups of 20 in shards of 64, 64 and 22"
+    );
+    // Statistics (3 channels) equal the synthetic ones, which tests/stats_oracle.rs checks
+    // against a two-pass recomputation.
+    for w in [0, 2, 3] {
+        assert_eq!(
+            compute_stats(&pq, w).unwrap(),
+            compute_stats(&data.train, 1).unwrap(),
+            "workers={w}"
+        );
+    }
+    // File order: the same batches, bit for bit.
+    assert_eq!(batches(&pq, 2, None), batches(&data.train, 0, None));
+    // Shuffled: the same sequence at every worker count.
+    let reference = batches(&pq, 0, Some(3));
+    for w in [1, 2, 3] {
+        assert_eq!(batches(&pq, w, Some(3)), reference, "workers={w}");
+    }
+    assert_ne!(reference, batches(&pq, 0, Some(4)));
+}
+
+#[test]
+fn an_image_folder_gives_the_synthetic_batches_in_class_order() {
+    let data = common::synthetic(RGB);
+    let raw = data.train.as_raw().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path(), raw);
+    let spec = SourceSpec::parse(dir.path().to_str().unwrap()).unwrap();
+    assert!(matches!(spec, SourceSpec::Folder(_)), "{spec:?}");
+    let folder = spec.open().unwrap().train;
+    assert_eq!(
+        compute_stats(&folder, 2).unwrap(),
+        compute_stats(&data.train, 1).unwrap()
+    );
+    // ImageFolder order is (class, file name): the synthetic records sorted the same way.
+    let mut order: Vec<usize> = (0..raw.len()).collect();
+    order.sort_by_key(|&i| (raw.labels[i], i));
+    let sorted = Split {
+        origin: "sorted".into(),
+        shape: raw.shape,
+        pixels: order.iter().flat_map(|&i| raw.image(i).to_vec()).collect(),
+        labels: order.iter().map(|&i| raw.labels[i]).collect(),
+        classes: 4,
+    };
+    assert_eq!(batches(&folder, 2, None), batches(&sorted.into(), 0, None));
+    assert_eq!(batches(&folder, 3, Some(5)), batches(&folder, 0, Some(5)));
+}
+
+#[test]
+fn convert_round_trips_fashion_mnist_shaped_data() {
+    let data =
+        common::synthetic("synthetic:images=130,channels=1,size=28x28,classes=10,seed=2,test=30");
+    let idx_dir = tempfile::tempdir().unwrap();
+    common::write_idx(idx_dir.path(), &data);
+    let out = tempfile::tempdir().unwrap();
+    let o = common::flowload(&[
+        "convert",
+        idx_dir.path().to_str().unwrap(),
+        "--to",
+        "parquet",
+        out.path().to_str().unwrap(),
+        "--row-group-size",
+        "50",
+        "--shard-rows",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for n in [
+        "train-00000-of-00002.parquet",
+        "train-00001-of-00002.parquet",
+        "test-00000-of-00001.parquet",
+    ] {
+        assert!(names.contains(&n.to_string()), "{names:?}");
+    }
+    let back = SourceSpec::parse(out.path().to_str().unwrap())
+        .unwrap()
+        .open()
+        .unwrap();
+    assert_eq!(batches(&back.train, 1, None), batches(&data.train, 0, None));
+    let (t0, t1) = (back.test.unwrap(), data.test.unwrap());
+    assert_eq!(batches(&t0, 0, None), batches(&t1, 0, None));
+    // And it trains like the IDX source: the same losses.
+    let run = |src: &str, out: &Path| {
+        let o = common::flowload(&[
+            "run",
+            "--data",
+            src,
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--batch-size",
+            "26",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        flowload::sink::metrics::read_run(&flowload::sink::metrics::run_path(out, 1))
+            .unwrap()
+            .rows[0]
+            .clone()
+    };
+    let runs = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        run(idx_dir.path().to_str().unwrap(), &runs.path().join("a")),
+        run(out.path().to_str().unwrap(), &runs.path().join("b")),
+    );
+    // Row groups of 50 shuffle in blocks, IDX shuffles globally: equal data, other order, so
+    // compare the unshuffled quantities.
+    assert_eq!((a.images, a.skipped_records), (b.images, b.skipped_records));
+}
+
+#[test]
+fn mismatched_sizes_are_named_unless_resized() {
+    let dir = tempfile::tempdir().unwrap();
+    let s8 = Shape {
+        channels: 1,
+        height: 8,
+        width: 8,
+    };
+    let s9 = Shape {
+        channels: 1,
+        height: 9,
+        width: 7,
+    };
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::write(dir.path().join("a/0.png"), png(&[10; 64], s8)).unwrap();
+    std::fs::write(dir.path().join("a/1.png"), png(&[200; 63], s9)).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    std::fs::write(dir.path().join("b/2.png"), png(&[90; 64], s8)).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = common::flowload(&["stats", d]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("a/1.png")
+            && err.contains("is 9x7, the data set is 8x8")
+            && err.contains("--resize"),
+        "{err}"
+    );
+    let o = common::flowload(&["stats", d, "--resize", "8x8", "--json"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(common::stdout(&o).contains("\"images\":3"));
+}
+
+/// A shard with every corrupt Parquet case, and a folder with an unreadable file.
+struct Corrupt {
+    _dir: tempfile::TempDir,
+    parquet: PathBuf,
+    folder: PathBuf,
+}
+
+fn corrupt() -> Corrupt {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = Shape {
+        channels: 3,
+        height: 4,
+        width: 4,
+    };
+    let good = |v: u8| {
+        Some(png(
+            &(0..48).map(|i| v.wrapping_add(i)).collect::<Vec<_>>(),
+            shape,
+        ))
+    };
+    let truncated = good(7).map(|b| b[..b.len() / 2].to_vec());
+    let parquet = dir.path().join("pq");
+    std::fs::create_dir_all(&parquet).unwrap();
+    write_shard(
+        &parquet.join("train-00000-of-00001.parquet"),
+        vec![
+            good(1),
+            Some(b"definitely not an image".to_vec()),
+            good(2),
+            truncated,
+            Some(jpeg_gray(4, 4)),
+            good(3),
+            good(4),
+            None,
+            good(5),
+        ],
+        vec![0, 1, 1, 0, 1, 7, 0, 1, 1],
+        4,
+    );
+    let folder = dir.path().join("folder");
+    for (class, name, bytes) in [
+        ("a", "0.png", good(1)),
+        ("a", "1.png", good(9)),
+        ("b", "2.png", good(4)),
+    ] {
+        std::fs::create_dir_all(folder.join(class)).unwrap();
+        std::fs::write(folder.join(class).join(name), bytes.unwrap()).unwrap();
+    }
+    // Unreadable even for root: a link to nowhere.
+    std::os::unix::fs::symlink("/nonexistent/flowload.png", folder.join("b").join("3.png"))
+        .unwrap();
+    Corrupt {
+        _dir: dir,
+        parquet,
+        folder,
+    }
+}
+
+#[test]
+fn corrupt_records_fail_by_default_naming_shard_and_row() {
+    let c = corrupt();
+    let out = c.parquet.join("out");
+    let o = common::flowload(&[
+        "run",
+        "--data",
+        c.parquet.to_str().unwrap(),
+        "--classes",
+        "2",
+        "--sink",
+        "null",
+        "--no-shuffle",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("train-00000-of-00001.parquet: row 1: not a PNG or JPEG image"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+    let o = common::flowload(&["stats", c.folder.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("b/3.png") && err.contains("cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupt_records_are_counted_and_listed_when_skipped() {
+    let c = corrupt();
+    let out = c.parquet.join("out");
+    let o = common::flowload(&[
+        "run",
+        "--data",
+        c.parquet.to_str().unwrap(),
+        "--classes",
+        "2",
+        "--sink",
+        "null",
+        "--workers",
+        "0,2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--on-bad-record",
+        "skip",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(
+        common::stdout(&o).contains("skipped 5 bad records"),
+        "{}",
+        common::stdout(&o)
+    );
+    for run in [1, 2] {
+        let rows = flowload::sink::metrics::read_run(&flowload::sink::metrics::run_path(&out, run))
+            .unwrap()
+            .rows;
+        assert!(
+            rows.iter().all(|r| r.skipped_records == 5 && r.images == 4),
+            "{rows:?}"
+        );
+    }
+    // skipped.parquet lists each bad record once per run, with its reason.
+    let f = std::fs::File::open(out.join("skipped.parquet")).unwrap();
+    let batches: Vec<_> = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+    let b = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_eq!(b.num_rows(), 10);
+    let reasons = b
+        .column_by_name("reason")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+        .clone();
+    let rows = b
+        .column_by_name("row")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .unwrap()
+        .clone();
+    let mut listed: Vec<(u64, String)> = (0..5)
+        .map(|i| (rows.value(i), reasons.value(i).to_string()))
+        .collect();
+    listed.sort();
+    let expect = [
+        (1, "not a PNG or JPEG"),
+        (3, "cannot decode"),
+        (4, "1 colour channel(s), the data set has 3"),
+        (5, "label 7 is outside 0..2"),
+        (7, "null image"),
+    ];
+    for ((row, reason), (want_row, want)) in listed.iter().zip(expect) {
+        assert_eq!(*row, want_row);
+        assert!(reason.contains(want), "row {row}: {reason}");
+    }
+    // The folder's unreadable file, skipped.
+    let o = common::flowload(&[
+        "stats",
+        c.folder.to_str().unwrap(),
+        "--on-bad-record",
+        "skip",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(common::stdout(&o).contains("\"images\":3"));
+    assert!(common::stderr(&o).contains("b/3.png") && common::stderr(&o).contains("cannot read"));
+}
