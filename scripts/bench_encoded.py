@@ -12,7 +12,7 @@ train set as PNG-in-Parquet (made with `flowload convert`, Hugging Face layout):
 Then peak RSS (/usr/bin/time -v) of flowload at workers 1 and 2, and on the data set duplicated
 4x. Usage: scripts/bench_encoded.py FLOWLOAD_BINARY [IDX_DIR]   (scripts/bench.sh encoded wraps it)
 """
-import io, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
+import io, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -20,6 +20,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
+
+from benchlib import run_flowload
 
 BIN = sys.argv[1]
 IDX = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
@@ -41,12 +43,8 @@ def prepare():
 
 
 def flowload(pq_dir):
-    out = tempfile.mkdtemp(prefix="flowload-bench-")
-    subprocess.run([BIN, "run", "--data", pq_dir, "--sink", "null", "--workers", "1,2", "--normalize", "true",
-                    "--batch-size", str(BATCH), "--epochs", "3", "--out", out], check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(out, "summary.json")) as f:
-        runs = json.load(f)["runs"]
-    shutil.rmtree(out)
+    runs = run_flowload(BIN, ["--data", pq_dir, "--sink", "null", "--workers", "1,2", "--normalize", "true",
+                              "--batch-size", str(BATCH), "--epochs", "3"])
     return {r["params"]["workers"]: statistics.median(e["images_per_second"] for e in r["epochs"]) for r in runs}, runs[0]["stats"]
 
 

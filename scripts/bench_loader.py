@@ -8,12 +8,14 @@
 
 Usage: scripts/bench_loader.py FLOWLOAD_BINARY [DATA_DIR]   (scripts/bench.sh wraps it)
 """
-import gzip, json, os, shutil, statistics, subprocess, sys, tempfile, time
+import os, shutil, statistics, sys, time
 
 import torch
 import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
+
+from benchlib import run_flowload, torchvision_root
 
 BIN = sys.argv[1]
 DATA = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
@@ -22,28 +24,11 @@ BATCH = 1000
 
 
 def flowload():
-    out = tempfile.mkdtemp(prefix="flowload-bench-")
-    subprocess.run([BIN, "run", "--data", DATA, "--sink", "null", "--workers", "0,1,2",
-                    "--normalize", "false,true", "--batch-size", str(BATCH), "--epochs", "5",
-                    "--out", out], check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(out, "summary.json")) as f:
-        runs = json.load(f)["runs"]
-    shutil.rmtree(out)
+    runs = run_flowload(BIN, ["--data", DATA, "--sink", "null", "--workers", "0,1,2", "--normalize", "false,true",
+                              "--batch-size", str(BATCH), "--epochs", "5"])
     stats = next(r["stats"] for r in runs if r["stats"])
     return {(r["params"]["workers"], r["params"]["normalize"]):
             statistics.median(e["images_per_second"] for e in r["epochs"]) for r in runs}, stats
-
-
-def torchvision_root():
-    """torchvision's FashionMNIST reads raw/ with the IDX files un-gzipped."""
-    root = tempfile.mkdtemp(prefix="flowload-tv-")
-    raw = os.path.join(root, "FashionMNIST", "raw")
-    os.makedirs(raw)
-    for name in os.listdir(DATA):
-        if name.endswith(".gz"):
-            with gzip.open(os.path.join(DATA, name)) as src, open(os.path.join(raw, name[:-3]), "wb") as dst:
-                shutil.copyfileobj(src, dst)
-    return root
 
 
 def dataloader(root, workers, normalize, mean, std, epochs=2):
@@ -81,7 +66,7 @@ def main():
           f"{torch.get_num_threads()} intra-op threads, {os.cpu_count()} cores", flush=True)
     fl, stats = flowload()
     mean, std = stats["mean"], stats["std"]
-    root = torchvision_root()
+    root = torchvision_root(DATA)
     try:
         hv = {norm: hand_vectorized(root, norm, mean, std) for norm in (False, True)}
         rows = []

@@ -8,7 +8,7 @@ side in one invocation on the full Fashion-MNIST, 2 epochs per config:
 
 Usage: scripts/bench_train.py FLOWLOAD_BINARY [DATA_DIR]   (scripts/bench.sh train wraps it)
 """
-import gzip, json, os, shutil, statistics, subprocess, sys, tempfile, time
+import os, shutil, statistics, sys, time
 
 import torch
 import torch.nn as nn
@@ -16,6 +16,8 @@ import torch.nn.functional as F
 import torchvision
 from torch.utils.data import DataLoader
 from torchvision import transforms
+
+from benchlib import run_flowload, torchvision_root
 
 BIN = sys.argv[1]
 DATA = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
@@ -40,13 +42,9 @@ class Network(nn.Module):  # the seed's network
 
 
 def flowload():
-    out = tempfile.mkdtemp(prefix="flowload-bench-")
-    subprocess.run([BIN, "run", "--data", DATA, "--sink", "train", "--device", "cpu", "--workers", "0,1",
-                    "--normalize", "false,true", "--batch-size", str(BATCH), "--lr", str(LR),
-                    "--epochs", str(EPOCHS), "--out", out], check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(out, "summary.json")) as f:
-        runs = json.load(f)["runs"]
-    shutil.rmtree(out)
+    runs = run_flowload(BIN, ["--data", DATA, "--sink", "train", "--device", "cpu", "--workers", "0,1",
+                              "--normalize", "false,true", "--batch-size", str(BATCH), "--lr", str(LR),
+                              "--epochs", str(EPOCHS)])
     stats = next(r["stats"] for r in runs if r["stats"])
     res = {}
     for r in runs:
@@ -55,17 +53,6 @@ def flowload():
             statistics.median(e["epoch_seconds"] for e in r["epochs"]),
             statistics.median(e["data_wait_seconds"] for e in r["epochs"]))
     return res, stats
-
-
-def torchvision_root():
-    root = tempfile.mkdtemp(prefix="flowload-tv-")
-    raw = os.path.join(root, "FashionMNIST", "raw")
-    os.makedirs(raw)
-    for name in os.listdir(DATA):
-        if name.endswith(".gz"):
-            with gzip.open(os.path.join(DATA, name)) as src, open(os.path.join(raw, name[:-3]), "wb") as dst:
-                shutil.copyfileobj(src, dst)
-    return root
 
 
 def pytorch(root, workers, normalize, mean, std):
@@ -99,7 +86,7 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads, {os.cpu_count()} cores, "
           f"{EPOCHS} epochs per config, median epoch", flush=True)
     fl, stats = flowload()
-    root = torchvision_root()
+    root = torchvision_root(DATA)
     rows = []
     try:
         for norm in (False, True):

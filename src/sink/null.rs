@@ -2,8 +2,9 @@
 
 use std::time::Instant;
 
+use super::EpochFeed;
 use super::metrics::EpochMetrics;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::decode::Skipped;
 use crate::pipeline::Loader;
 
@@ -22,20 +23,13 @@ pub fn drain(
     let mut rows = Vec::with_capacity(epochs as usize);
     let mut checksum = 0f64;
     for epoch in 0..epochs {
-        let (mut wait, mut touch, mut images, mut skips) = (0.0, 0.0, 0u64, 0u64);
+        let (mut touch, mut images) = (0.0, 0u64);
         let started = Instant::now();
+        let mut feed = EpochFeed::new(&mut loader, epoch, skipped);
         for _ in 0..per_epoch {
-            let t = Instant::now();
-            let batch = loader.next().ok_or_else(|| {
-                Error::Dataflow(format!("the loader ended early in epoch {epoch}"))
-            })??;
+            let batch = feed.next_batch()?;
             let t2 = Instant::now();
-            wait += (t2 - t).as_secs_f64();
             images += batch.rows() as u64;
-            skips += batch.skipped.len() as u64;
-            if epoch == 0 {
-                skipped.extend(batch.skipped.iter().cloned());
-            }
             checksum += batch.labels().iter().sum::<i64>() as f64;
             checksum += batch
                 .images()
@@ -55,9 +49,9 @@ pub fn drain(
             epoch_seconds,
             run_seconds: clock.start.elapsed().as_secs_f64(),
             images,
-            skipped_records: skips,
+            skipped_records: feed.skips,
             images_per_second: images as f64 / epoch_seconds,
-            data_wait_seconds: wait,
+            data_wait_seconds: feed.wait,
             compute_seconds: touch,
             eval_seconds: 0.0,
             stats_seconds: clock.stats_seconds,

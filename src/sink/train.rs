@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+use super::EpochFeed;
 use super::metrics::EpochMetrics;
 use crate::error::{Error, Result};
 use crate::model::Network;
@@ -189,19 +190,12 @@ impl Trainer {
         let mut rows = Vec::with_capacity(epochs as usize);
         for epoch in 0..epochs {
             let bar = progress_bar(per_epoch, epoch, epochs);
-            let (mut wait, mut compute, mut tally, mut skips) = (0.0, 0.0, Tally::default(), 0u64);
+            let (mut compute, mut tally) = (0.0, Tally::default());
             let started = Instant::now();
+            let mut feed = EpochFeed::new(&mut loader, epoch, skipped);
             for _ in 0..per_epoch {
-                let t = Instant::now();
-                let batch = loader.next().ok_or_else(|| {
-                    Error::Dataflow(format!("the loader ended early in epoch {epoch}"))
-                })??;
+                let batch = feed.next_batch()?;
                 let t2 = Instant::now();
-                wait += (t2 - t).as_secs_f64();
-                skips += batch.skipped.len() as u64;
-                if epoch == 0 {
-                    skipped.extend(batch.skipped.iter().cloned());
-                }
                 if batch.rows() == 0 {
                     continue; // every record of this batch was skipped
                 }
@@ -232,9 +226,9 @@ impl Trainer {
                 epoch_seconds,
                 run_seconds: clock.start.elapsed().as_secs_f64(),
                 images: tally.images,
-                skipped_records: skips,
+                skipped_records: feed.skips,
                 images_per_second: tally.images as f64 / epoch_seconds,
-                data_wait_seconds: wait,
+                data_wait_seconds: feed.wait,
                 compute_seconds: compute,
                 eval_seconds: evaluated.elapsed().as_secs_f64(),
                 stats_seconds: clock.stats_seconds,
