@@ -100,8 +100,8 @@ pub fn to_arrow(schema: &SchemaRef, batch: NormalizedBatch) -> Result<Batch> {
     })
 }
 
-/// Extension trait: `normalized.to_arrow(schema)`. An Arrow error (a bug, not bad data) travels
-/// to the consumer as an `Err` rather than panicking a worker.
+/// Extension trait: `normalized.to_arrow(schema)`. Errors — a bad record under the `fail`
+/// policy, or an Arrow error — travel on to the consumer as `Err`, never as a worker panic.
 pub trait ToArrow<'scope, T: Timestamp> {
     fn to_arrow(self, schema: SchemaRef) -> StreamVec<'scope, T, Result<Batch>>;
 }
