@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, BinaryArray, Int64Array, StructArray};
+use arrow::array::{Array, BinaryArray, Int64Array, RecordBatch, StructArray};
 use arrow::datatypes::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
@@ -127,16 +127,13 @@ fn open_shard(path: &Path, image_column: &str, label_column: &str) -> Result<Sha
     })
 }
 
-/// Reads one row group's image and label columns.
-pub fn read_row_group(group: &RowGroupRef) -> Result<RowGroupData> {
+/// Reads the given root columns of one row group, as one record batch (columns in file order).
+fn read_columns(group: &RowGroupRef, roots: &[usize]) -> Result<RecordBatch> {
     let shard = &group.shard;
     let path = &shard.path;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.meta.clone());
-    let mask = ProjectionMask::roots(
-        builder.parquet_schema(),
-        [shard.image_root, shard.label_root],
-    );
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
     let reader = builder
         .with_row_groups(vec![group.index])
         .with_projection(mask)
@@ -150,7 +147,27 @@ pub fn read_row_group(group: &RowGroupRef) -> Result<RowGroupData> {
         .first()
         .map(|b| b.schema())
         .ok_or_else(|| err(path, format!("row group {} is empty", group.index)))?;
-    let batch = arrow::compute::concat_batches(&schema, &batches)?;
+    Ok(arrow::compute::concat_batches(&schema, &batches)?)
+}
+
+fn labels_of(column: &arrow::array::ArrayRef) -> Result<Int64Array> {
+    Ok(arrow::compute::cast(column, &DataType::Int64)?
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to Int64")
+        .clone())
+}
+
+/// Reads one row group's label column alone: the class-count scan at open need not read images.
+fn read_labels(group: &RowGroupRef) -> Result<Int64Array> {
+    labels_of(read_columns(group, &[group.shard.label_root])?.column(0))
+}
+
+/// Reads one row group's image and label columns.
+pub fn read_row_group(group: &RowGroupRef) -> Result<RowGroupData> {
+    let shard = &group.shard;
+    let path = &shard.path;
+    let batch = read_columns(group, &[shard.image_root, shard.label_root])?;
     // Projection keeps the columns in file order.
     let (img_pos, label_pos) = if shard.image_root < shard.label_root {
         (0, 1)
@@ -176,11 +193,7 @@ pub fn read_row_group(group: &RowGroupRef) -> Result<RowGroupData> {
         .downcast_ref::<BinaryArray>()
         .expect("cast to Binary")
         .clone();
-    let labels = arrow::compute::cast(batch.column(label_pos), &DataType::Int64)?
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .expect("cast to Int64")
-        .clone();
+    let labels = labels_of(batch.column(label_pos))?;
     if images.len() != group.rows {
         return Err(err(
             path,
@@ -311,8 +324,7 @@ pub fn open_split(
         None => {
             let mut max = -1i64;
             for g in &row_groups {
-                let data = read_row_group(g)?;
-                max = max.max(data.labels.iter().flatten().max().unwrap_or(-1));
+                max = max.max(read_labels(g)?.iter().flatten().max().unwrap_or(-1));
             }
             (max + 1).max(1) as usize
         }
