@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Pipeline, SinkKind};
 use crate::error::Result;
 use crate::ops::decode::OnBadRecord;
+use crate::source::{Dataset, SourceSpec};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +53,15 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
+    /// Opens `spec` with these options (for the commands without a pipeline: `stats`,
+    /// `convert`), and returns the bad-record policy to use on it.
+    pub fn open(&self, spec: &str) -> Result<(Dataset, OnBadRecord)> {
+        let mut p = Pipeline::default();
+        self.apply(&mut p);
+        let data = SourceSpec::parse(spec)?.open_with(&p.encoded_options()?)?;
+        Ok((data, p.on_bad_record))
+    }
+
     /// Applies the flags given on top of `p`.
     pub fn apply(&self, p: &mut Pipeline) {
         if self.resize.is_some() {

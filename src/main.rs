@@ -7,7 +7,6 @@ use clap::Parser;
 use flowload::cli::{Cli, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
 use flowload::pipeline::compute_stats_with;
 use flowload::report;
-use flowload::source::SourceSpec;
 use flowload::sweep::{SweepOptions, format_table, run_sweep};
 
 fn main() -> ExitCode {
@@ -40,11 +39,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn stats(args: StatsArgs) -> anyhow::Result<()> {
-    let mut p = flowload::config::Pipeline::default();
-    args.source_args.apply(&mut p);
-    let data = SourceSpec::parse(&args.source)?.open_with(&p.encoded_options()?)?;
+    let (data, on_bad_record) = args.source_args.open(&args.source)?;
     let started = Instant::now();
-    let (stats, skipped) = compute_stats_with(&data.train, args.workers, p.on_bad_record)?;
+    let (stats, skipped) = compute_stats_with(&data.train, args.workers, on_bad_record)?;
     let seconds = started.elapsed().as_secs_f64();
     stats.check_variance(data.train.origin())?;
     for s in &skipped {
@@ -112,16 +109,14 @@ fn sweep(args: RunArgs) -> anyhow::Result<()> {
 }
 
 fn convert(args: ConvertArgs) -> anyhow::Result<()> {
-    let mut p = flowload::config::Pipeline::default();
-    args.source_args.apply(&mut p);
-    let data = SourceSpec::parse(&args.source)?.open_with(&p.encoded_options()?)?;
+    let (data, on_bad_record) = args.source_args.open(&args.source)?;
     let started = Instant::now();
     let files = flowload::sink::shards::convert(
         &data,
         &args.out,
         args.row_group_size,
         args.shard_rows,
-        p.on_bad_record,
+        on_bad_record,
     )?;
     for f in &files {
         println!("wrote {}", f.display());
