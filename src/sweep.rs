@@ -75,7 +75,8 @@ impl RunReport {
     }
 }
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
+/// The median (the mean of the middle two for an even count; 0 for none).
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(f64::total_cmp);
     match v.len() {

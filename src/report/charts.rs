@@ -302,9 +302,7 @@ where
         .collect();
     let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for r in runs {
-        let mut ips: Vec<f64> = r.rows.iter().map(|e| e.images_per_second).collect();
-        ips.sort_by(f64::total_cmp);
-        let point = (r.params.workers as f64, ips[ips.len() / 2]);
+        let point = (r.params.workers as f64, r.median_images_per_second());
         let name = if others.is_empty() {
             "all runs".to_string()
         } else {

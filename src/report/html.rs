@@ -116,8 +116,6 @@ pub fn write(dir: &Path, loaded: &Loaded, verdicts: &[Verdict], out: &Path) -> R
     h.push_str("</tr></thead><tbody>\n");
     for r in runs {
         let (p, last) = (&r.params, r.last());
-        let mut ips: Vec<f64> = r.rows.iter().map(|e| e.images_per_second).collect();
-        ips.sort_by(f64::total_cmp);
         let cells = [
             (esc(&r.sweep), true),
             (p.run.to_string(), false),
@@ -135,7 +133,7 @@ pub fn write(dir: &Path, loaded: &Loaded, verdicts: &[Verdict], out: &Path) -> R
             (num(Some(r.mean(|e| e.epoch_seconds)), 3), false),
             (num(Some(r.mean(|e| e.data_wait_seconds)), 3), false),
             (num(Some(r.mean(|e| e.compute_seconds)), 3), false),
-            (num(Some(ips[ips.len() / 2]), 0), false),
+            (num(Some(r.median_images_per_second()), 0), false),
         ];
         let _ = write!(h, "<tr data-run=\"{}\">", p.run);
         for (text, is_text) in cells {

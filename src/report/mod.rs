@@ -27,6 +27,10 @@ impl LoadedRun {
     pub fn last(&self) -> &EpochMetrics {
         self.rows.last().expect("load() keeps runs with rows only")
     }
+    /// Median epoch images/s, as the run's summary line reports it.
+    pub fn median_images_per_second(&self) -> f64 {
+        crate::sweep::median(self.rows.iter().map(|e| e.images_per_second))
+    }
     pub fn mean(&self, f: impl Fn(&EpochMetrics) -> f64) -> f64 {
         self.rows.iter().map(&f).sum::<f64>() / self.rows.len() as f64
     }
