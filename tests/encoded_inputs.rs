@@ -11,10 +11,7 @@ use arrow::array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, 
 use arrow::datatypes::{DataType, Field, Fields, Schema};
 use image::ImageEncoder;
 
-use flowload::ops::decode::OnBadRecord;
-use flowload::ops::normalize::Normalizer;
-use flowload::ops::plan::EpochOrder;
-use flowload::pipeline::{Loader, LoaderConfig, compute_stats};
+use flowload::pipeline::compute_stats;
 use flowload::source::{Records, Shape, SourceSpec, Split};
 
 /// `[C,H,W]` → PNG with the `image` crate (gray or RGB).
@@ -122,38 +119,8 @@ fn write_folder(root: &Path, split: &Split) {
     }
 }
 
-type Seen = Vec<(u32, usize, Vec<i64>, Vec<u32>)>;
-
-fn batches(records: &Records, workers: usize, shuffle: Option<u64>) -> Seen {
-    let stats = compute_stats(records, 1).unwrap();
-    Loader::new(
-        records.clone(),
-        Normalizer::new(Some(&stats), records.shape().channels),
-        LoaderConfig {
-            order: EpochOrder {
-                records: records.len(),
-                batch_size: 32,
-                drop_last: false,
-                shuffle,
-                blocks: records.blocks(),
-            },
-            epochs: 2,
-            workers,
-            prefetch: 2,
-            on_bad_record: OnBadRecord::Fail,
-        },
-    )
-    .unwrap()
-    .map(|b| {
-        let b = b.unwrap();
-        (
-            b.epoch,
-            b.index,
-            b.labels().to_vec(),
-            b.images().iter().map(|v| v.to_bits()).collect(),
-        )
-    })
-    .collect()
+fn batches(records: &Records, workers: usize, shuffle: Option<u64>) -> common::Seen {
+    common::seen(records, workers, shuffle, 32, false, 2)
 }
 
 const RGB: &str = "synthetic:images=150,channels=3,size=8x8,classes=4,seed=21,test=0";
@@ -459,14 +426,7 @@ fn corrupt_records_are_counted_and_listed_when_skipped() {
         );
     }
     // skipped.parquet lists each bad record once per run, with its reason.
-    let f = std::fs::File::open(out.join("skipped.parquet")).unwrap();
-    let batches: Vec<_> = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect();
-    let b = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let b = common::read_parquet(&out.join("skipped.parquet"));
     assert_eq!(b.num_rows(), 10);
     let reasons = b
         .column_by_name("reason")

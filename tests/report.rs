@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::Command;
 
 use arrow::array::{Array, BooleanArray, Float64Array, UInt32Array};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use flowload::report::{self, Axis};
 
@@ -82,14 +81,7 @@ fn direct(dir: &Path, key: &str) -> Vec<(String, f64, f64)> {
     let mut groups: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> = Default::default();
     for entry in std::fs::read_dir(dir.join("runs")).unwrap() {
         let path = entry.unwrap().path();
-        let file = std::fs::File::open(&path).unwrap();
-        let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap()
-            .map(|b| b.unwrap())
-            .collect();
-        let b = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let b = common::read_parquet(&path);
         let col = |n: &str| b.column_by_name(n).unwrap().clone();
         let value = match key {
             "workers" => col("workers")

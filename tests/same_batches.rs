@@ -6,11 +6,10 @@ mod common;
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
-use flowload::pipeline::{Loader, LoaderConfig, compute_stats};
+use flowload::pipeline::{Loader, LoaderConfig};
 use flowload::source::Dataset;
 
-/// Every batch of a run as (epoch, index, labels, image bits).
-type Seen = Vec<(u32, usize, Vec<i64>, Vec<u32>)>;
+use common::Seen;
 
 fn collect(
     data: &Dataset,
@@ -19,36 +18,7 @@ fn collect(
     batch_size: usize,
     drop_last: bool,
 ) -> Seen {
-    let stats = compute_stats(&data.train, 1).unwrap();
-    let loader = Loader::new(
-        data.train.clone(),
-        Normalizer::new(Some(&stats), data.train.shape().channels),
-        LoaderConfig {
-            order: EpochOrder {
-                records: data.train.len(),
-                batch_size,
-                drop_last,
-                shuffle: seed,
-                blocks: vec![],
-            },
-            epochs: 3,
-            workers,
-            prefetch: 2,
-            on_bad_record: OnBadRecord::Fail,
-        },
-    )
-    .unwrap();
-    loader
-        .map(|b| {
-            let b = b.unwrap();
-            (
-                b.epoch,
-                b.index,
-                b.labels().to_vec(),
-                b.images().iter().map(|v| v.to_bits()).collect(),
-            )
-        })
-        .collect()
+    common::seen(&data.train, workers, seed, batch_size, drop_last, 3)
 }
 
 #[test]

@@ -4,8 +4,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use flowload::ops::decode::OnBadRecord;
+use flowload::ops::normalize::Normalizer;
+use flowload::ops::plan::EpochOrder;
+use flowload::pipeline::{Loader, LoaderConfig, compute_stats};
 use flowload::source::idx;
-use flowload::source::{Dataset, SourceSpec};
+use flowload::source::{Dataset, Records, SourceSpec};
 
 pub fn synthetic(spec: &str) -> Dataset {
     SourceSpec::parse(spec).unwrap().open().unwrap()
@@ -37,4 +41,60 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Every batch of a run as (epoch, index, labels, image bits).
+pub type Seen = Vec<(u32, usize, Vec<i64>, Vec<u32>)>;
+
+/// Streams `records` through a normalizing loader and records every batch.
+pub fn seen(
+    records: &Records,
+    workers: usize,
+    shuffle: Option<u64>,
+    batch_size: usize,
+    drop_last: bool,
+    epochs: u32,
+) -> Seen {
+    let stats = compute_stats(records, 1).unwrap();
+    Loader::new(
+        records.clone(),
+        Normalizer::new(Some(&stats), records.shape().channels),
+        LoaderConfig {
+            order: EpochOrder {
+                records: records.len(),
+                batch_size,
+                drop_last,
+                shuffle,
+                blocks: records.blocks(),
+            },
+            epochs,
+            workers,
+            prefetch: 2,
+            on_bad_record: OnBadRecord::Fail,
+        },
+    )
+    .unwrap()
+    .map(|b| {
+        let b = b.unwrap();
+        (
+            b.epoch,
+            b.index,
+            b.labels().to_vec(),
+            b.images().iter().map(|v| v.to_bits()).collect(),
+        )
+    })
+    .collect()
+}
+
+/// A whole Parquet file as one record batch.
+pub fn read_parquet(path: &Path) -> arrow::record_batch::RecordBatch {
+    let file = std::fs::File::open(path).unwrap();
+    let batches: Vec<_> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
