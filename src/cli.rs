@@ -1,12 +1,15 @@
 //! Command line: `flowload stats` and `flowload run`, clap derive, every flag documented.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cluster::{ClusterSpec, read_hostfile};
 use crate::config::{Pipeline, SinkKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::decode::OnBadRecord;
+use crate::ops::wire::WireFormat;
 use crate::source::{Dataset, SourceSpec};
 
 #[derive(Debug, Parser)]
@@ -30,6 +33,18 @@ pub enum Command {
     Report(ReportArgs),
     /// Write any source as Parquet in the Hugging Face layout (PNG bytes).
     Convert(ConvertArgs),
+    /// Run a `run` command as N cluster processes on this machine (127.0.0.1, free ports).
+    ClusterLocal(ClusterLocalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterLocalArgs {
+    /// Processes to start; process 0 trains, every process decodes.
+    #[arg(long, default_value_t = 2)]
+    pub processes: usize,
+    /// The command: `run PIPELINE [FLAGS]` (without --processes, --process-id, --hostfile).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
 }
 
 /// Options of the encoded sources (Parquet shards, image folders), shared by the commands.
@@ -186,6 +201,26 @@ pub struct RunArgs {
     /// Write charts and report.html into `<out>/report` at the end of the sweep.
     #[arg(long)]
     pub report: bool,
+    /// Processes in the cluster (1: no cluster). Each runs `--workers` decode threads.
+    #[arg(long, default_value_t = 1, help_heading = "Cluster")]
+    pub processes: usize,
+    /// This process's index, 0..N; process 0 trains and writes the results.
+    #[arg(long, default_value_t = 0, help_heading = "Cluster")]
+    pub process_id: usize,
+    /// One `host:port` per line, process 0 first (timely's format); needed with --processes > 1.
+    #[arg(long, value_name = "FILE", help_heading = "Cluster")]
+    pub hostfile: Option<PathBuf>,
+    /// Seconds to wait for the other processes to connect before giving up with an error.
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "SECS",
+        help_heading = "Cluster"
+    )]
+    pub connect_timeout: f64,
+    /// How batches travel to process 0: raw u8 pixels (normalized there) or Arrow IPC f32.
+    #[arg(long, value_enum, default_value = "raw", help_heading = "Cluster")]
+    pub wire: WireFormat,
 }
 
 fn parse_batch_size(s: &str) -> std::result::Result<usize, String> {
@@ -198,6 +233,38 @@ fn parse_batch_size(s: &str) -> std::result::Result<usize, String> {
 }
 
 impl RunArgs {
+    /// This process's place in the cluster; `None` with `--processes 1`.
+    pub fn cluster(&self) -> Result<Option<ClusterSpec>> {
+        if self.processes <= 1 {
+            if self.process_id != 0 {
+                return Err(Error::Config(format!(
+                    "--process-id {} needs --processes 2 or more",
+                    self.process_id
+                )));
+            }
+            return Ok(None);
+        }
+        let Some(hostfile) = &self.hostfile else {
+            return Err(Error::Config(
+                "--processes > 1 needs --hostfile FILE (one host:port per line, process 0 first)"
+                    .into(),
+            ));
+        };
+        if !(self.connect_timeout.is_finite() && self.connect_timeout > 0.0) {
+            return Err(Error::Config(
+                "--connect-timeout must be a positive number of seconds".into(),
+            ));
+        }
+        let addresses = read_hostfile(hostfile, self.processes)?;
+        ClusterSpec::new(
+            self.processes,
+            self.process_id,
+            addresses,
+            Duration::from_secs_f64(self.connect_timeout),
+        )
+        .map(Some)
+    }
+
     /// The effective pipeline: the file (or the defaults), then every flag given on top.
     pub fn pipeline(&self) -> Result<Pipeline> {
         let mut p = match &self.pipeline {

@@ -121,6 +121,13 @@ pub struct RunParams {
     pub device: String,
     pub normalize: bool,
     pub seed: u64,
+    /// Processes that built the batches (`--processes`; 1 outside a cluster).
+    #[serde(default = "one")]
+    pub processes: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl Pipeline {
@@ -218,6 +225,7 @@ impl Pipeline {
                                 device: device.clone(),
                                 normalize,
                                 seed: self.seed,
+                                processes: 1,
                             });
                         }
                     }

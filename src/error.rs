@@ -83,6 +83,10 @@ pub enum Error {
     Parquet { path: PathBuf, detail: String },
     #[error("{path}: {detail}")]
     Report { path: PathBuf, detail: String },
+    #[error("{path}: {detail}")]
+    Hostfile { path: PathBuf, detail: String },
+    #[error("cluster: {0}")]
+    Cluster(String),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }

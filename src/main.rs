@@ -4,21 +4,34 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use flowload::cli::{Cli, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
+use flowload::cli::{Cli, ClusterLocalArgs, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
+use flowload::cluster;
 use flowload::pipeline::compute_stats_with;
 use flowload::report;
-use flowload::sweep::{SweepOptions, format_table, run_sweep};
+use flowload::sweep::{SweepOptions, format_table, run_sweep, serve_sweep};
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Die quietly on a closed pipe (`flowload run ... | head`), as Unix tools do, instead of
-    // panicking inside println!.
+    // panicking inside println!. Not in a cluster: there a peer that dies closes a socket, and
+    // SIGPIPE would kill this process silently instead of letting it name the lost peer.
+    let cluster = match &cli.command {
+        Command::Run(args) => args.processes > 1,
+        Command::ClusterLocal(_) => true,
+        _ => false,
+    };
     #[cfg(unix)]
-    // SAFETY: restoring the default disposition of one signal before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    if !cluster {
+        // SAFETY: restoring the default disposition of one signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
     }
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<ChildFailed>().is_some() => {
+            ExitCode::from(e.downcast_ref::<ChildFailed>().map_or(1, |c| c.0))
+        }
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
@@ -35,6 +48,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => sweep(*args),
         Command::Report(args) => report(args),
         Command::Convert(args) => convert(args),
+        Command::ClusterLocal(args) => cluster_local(args),
+    }
+}
+
+/// `cluster-local` ends with the exit code of the process that failed.
+#[derive(Debug)]
+struct ChildFailed(u8);
+
+impl std::fmt::Display for ChildFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a cluster process exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for ChildFailed {}
+
+fn cluster_local(args: ClusterLocalArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    // Every process notices a lost peer within its own bounds; this only stops stragglers.
+    let grace = std::time::Duration::from_secs(30);
+    match cluster::local::run_local(&exe, args.processes, &args.command, grace)? {
+        0 => Ok(()),
+        code => Err(ChildFailed(code.clamp(1, 255) as u8).into()),
     }
 }
 
@@ -90,7 +126,23 @@ fn sweep(args: RunArgs) -> anyhow::Result<()> {
     let out = pipeline.out_dir();
     let options = SweepOptions {
         resume: args.resume,
+        cluster: args.cluster()?,
+        wire: args.wire,
     };
+    if let Some(spec) = options.cluster.clone().filter(|c| c.process != 0) {
+        let started = Instant::now();
+        serve_sweep(&pipeline, options, |params, total| {
+            eprintln!(
+                "process {}/{}: built run {}/{} ({:.1} s so far)",
+                spec.process,
+                spec.processes,
+                params.run,
+                total,
+                started.elapsed().as_secs_f64()
+            )
+        })?;
+        return Ok(());
+    }
     let sweep = run_sweep(&pipeline, options, |report, total| {
         println!("{}", report.summary_line(total))
     })?;

@@ -1,23 +1,31 @@
 //! The one place the operators are wired together: the statistics pass, and the epoch stream
-//! `plan → decode → normalize → batch → queue` that a [`Loader`] hands to the consumer.
+//! `plan → decode → normalize → batch → queue` that a [`Loader`] hands to the consumer — or, in
+//! a cluster, `gated plan → decode → wire → deliver` across processes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use crossbeam_channel::{Receiver, Sender, bounded};
+use timely::communication::WorkerGuards;
+use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::capture::{Capture, Extract};
-use timely::dataflow::operators::{Inspect, OkErr};
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::{Inspect, OkErr, Probe};
 use timely::execute::execute_directly;
+use timely::scheduling::SyncActivator;
 use timely::worker::Worker;
+
+use crate::cluster::{self, ClusterSpec, Session};
 
 use crate::error::{Error, Result};
 use crate::ops::batch::{self, Batch, ToArrow};
 use crate::ops::decode::{Decode, DecodedBatch, OnBadRecord, RecordReader, Skipped};
 use crate::ops::normalize::{Normalize, Normalizer};
-use crate::ops::plan::{EpochOrder, owner, plan_source};
+use crate::ops::plan::{EpochOrder, Gate, gated_plan_source, owner, plan_source};
 use crate::ops::queue::IntoQueue;
 use crate::ops::stats::{ChannelStatsOp, ChannelSums, Stats};
+use crate::ops::wire::{Deliver, Handoff, ToWire, WireFormat};
 use crate::source::Records;
 
 /// Records per plan in the statistics pass: big enough that per-batch overhead vanishes, small
@@ -40,6 +48,51 @@ pub fn compute_stats_with(
     policy: OnBadRecord,
 ) -> Result<(Stats, Vec<Skipped>)> {
     records.check_not_empty()?;
+    let skipped = Arc::new(Mutex::new(Vec::new()));
+    let dataflow = stats_dataflow(records, policy, skipped.clone());
+    let captured = if workers == 0 {
+        execute_directly(dataflow)
+    } else {
+        let guards =
+            timely::execute(timely::Config::process(workers), dataflow).map_err(Error::Dataflow)?;
+        first_worker(guards.join())
+            .map_err(|e| Error::Dataflow(format!("statistics worker failed: {e}")))?
+    };
+    let mut skipped = std::mem::take(&mut *skipped.lock().expect("skipped lock"));
+    skipped.sort_by(|a, b| (&a.source, a.row).cmp(&(&b.source, b.row)));
+    Ok((read_stats(records, captured)?, skipped))
+}
+
+/// The statistics of `records` over a whole cluster: each process sums the chunks of its
+/// workers, and every process receives the same totals. Runs on `threads` workers here.
+pub fn compute_stats_in(
+    records: &Records,
+    session: Session,
+    threads: usize,
+    policy: OnBadRecord,
+) -> Result<Stats> {
+    records.check_not_empty()?;
+    let spec = session.spec.clone();
+    let dataflow = stats_dataflow(records, policy, Arc::new(Mutex::new(Vec::new())));
+    let guards = session.execute(threads.max(1), dataflow)?;
+    let captured = first_worker(join_cluster(guards, &spec)?)
+        .map_err(|e| Error::Dataflow(format!("statistics worker failed: {e}")))?;
+    read_stats(records, captured)
+}
+
+type Captured = (
+    std::sync::mpsc::Receiver<
+        timely::dataflow::operators::capture::Event<u64, Vec<((u32, ChannelSums), u64, isize)>>,
+    >,
+    std::sync::mpsc::Receiver<timely::dataflow::operators::capture::Event<u64, Vec<String>>>,
+);
+
+/// `plan → decode → channel sums`, the totals and any error broadcast to every worker.
+fn stats_dataflow(
+    records: &Records,
+    policy: OnBadRecord,
+    skipped: Arc<Mutex<Vec<Skipped>>>,
+) -> impl Fn(&mut Worker) -> Captured + Send + Sync + 'static {
     let order = EpochOrder {
         records: records.len(),
         batch_size: STATS_CHUNK,
@@ -47,54 +100,53 @@ pub fn compute_stats_with(
         shuffle: None,
         blocks: records.blocks(),
     };
-    let skipped = Arc::new(Mutex::new(Vec::new()));
-    let dataflow = {
-        let (records, skipped) = (records.clone(), skipped.clone());
-        move |worker: &mut Worker| {
-            let (records, order, skipped) = (records.clone(), order.clone(), skipped.clone());
-            worker.dataflow::<u64, _, _>(move |scope| {
-                let (ok, err) = plan_source(scope, order, 1, Arc::new(AtomicBool::new(false)))
-                    .decode(RecordReader::new(records, policy))
-                    .ok_err::<Vec<DecodedBatch>, _, Vec<String>, _, _>(|r| {
-                        r.map_err(|e| e.to_string())
-                    });
-                let sums = ok
-                    .inspect(move |b: &DecodedBatch| {
-                        skipped
-                            .lock()
-                            .expect("skipped lock")
-                            .extend(b.skipped.iter().cloned())
-                    })
-                    .channel_sums()
-                    .inner
-                    .capture();
-                (sums, err.capture())
-            })
-        }
-    };
-    let captured = if workers == 0 {
-        vec![execute_directly(dataflow)]
-    } else {
-        timely::execute(timely::Config::process(workers), dataflow)
-            .map_err(Error::Dataflow)?
-            .join()
-            .into_iter()
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| Error::Dataflow(format!("statistics worker failed: {e}")))?
-    };
+    let records = records.clone();
+    move |worker: &mut Worker| {
+        let (records, order, skipped) = (records.clone(), order.clone(), skipped.clone());
+        worker.dataflow::<u64, _, _>(move |scope| {
+            let (ok, err) = plan_source(scope, order, 1, Arc::new(AtomicBool::new(false)))
+                .decode(RecordReader::new(records, policy))
+                .ok_err::<Vec<DecodedBatch>, _, Vec<String>, _, _>(|r| {
+                    r.map_err(|e| e.to_string())
+                });
+            let sums = ok
+                .inspect(move |b: &DecodedBatch| {
+                    skipped
+                        .lock()
+                        .expect("skipped lock")
+                        .extend(b.skipped.iter().cloned())
+                })
+                .channel_sums()
+                .inner
+                .broadcast()
+                .capture();
+            (sums, err.broadcast().capture())
+        })
+    }
+}
+
+/// Worker 0's result: after a broadcast, every worker holds the same totals.
+fn first_worker<T>(results: Vec<Result<T, String>>) -> Result<T, String> {
+    let mut first = None;
+    for r in results {
+        let r = r?;
+        first.get_or_insert(r);
+    }
+    first.ok_or_else(|| "no workers".to_string())
+}
+
+fn read_stats(records: &Records, (rx, errors): Captured) -> Result<Stats> {
+    if let Some(first) = errors.extract().into_iter().flat_map(|(_, e)| e).next() {
+        return Err(Error::Other(first));
+    }
     let channels = records.shape().channels;
     let mut sums = vec![ChannelSums::default(); channels];
     let mut seen = vec![0isize; channels];
-    for (rx, errors) in captured {
-        if let Some(first) = errors.extract().into_iter().flat_map(|(_, e)| e).next() {
-            return Err(Error::Other(first));
-        }
-        for (_time, recs) in rx.extract() {
-            for ((channel, s), _time, diff) in recs {
-                seen[channel as usize] += diff;
-                if diff > 0 {
-                    sums[channel as usize] = s;
-                }
+    for (_time, recs) in rx.extract() {
+        for ((channel, s), _time, diff) in recs {
+            seen[channel as usize] += diff;
+            if diff > 0 {
+                sums[channel as usize] = s;
             }
         }
     }
@@ -110,9 +162,20 @@ pub fn compute_stats_with(
             source_name: format!("{} (every record was skipped)", records.origin()),
         });
     }
-    let mut skipped = std::mem::take(&mut *skipped.lock().expect("skipped lock"));
-    skipped.sort_by(|a, b| (&a.source, a.row).cmp(&(&b.source, b.row)));
-    Ok((Stats::from_sums(images, records.shape(), &sums), skipped))
+    Ok(Stats::from_sums(images, records.shape(), &sums))
+}
+
+/// Joins a session's workers. A lost connection makes timely's threads panic, so the join
+/// happens behind `catch_unwind` and the error names the process that was lost.
+fn join_cluster<T: Send + 'static>(
+    guards: WorkerGuards<T>,
+    spec: &ClusterSpec,
+) -> Result<Vec<Result<T, String>>> {
+    let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()));
+    if let Some(lost) = cluster::failure(spec) {
+        return Err(lost);
+    }
+    joined.map_err(|_| Error::Cluster("a network thread failed".into()))
 }
 
 /// Marks the calling (worker) thread as a batch thread for the Linux scheduler.
@@ -144,6 +207,8 @@ pub struct LoaderConfig {
     pub workers: usize,
     pub prefetch: usize,
     pub on_bad_record: OnBadRecord,
+    /// How batches built in other processes travel to the trainer (cluster mode only).
+    pub wire: WireFormat,
 }
 
 /// Batches of a run, in order: epoch 0 batch 0, 0/1, …, then epoch 1. The sequence depends on
@@ -166,7 +231,14 @@ enum Mode {
     Workers {
         queues: Vec<Receiver<Result<Batch>>>,
         cancel: Arc<AtomicBool>,
-        guards: Option<timely::communication::WorkerGuards<()>>,
+        guards: Option<WorkerGuards<()>>,
+    },
+    Cluster {
+        queue: Option<Receiver<Result<Batch>>>,
+        wake: Arc<Mutex<Option<SyncActivator>>>,
+        cancel: Arc<AtomicBool>,
+        guards: Option<WorkerGuards<()>>,
+        spec: ClusterSpec,
     },
 }
 
@@ -237,9 +309,119 @@ impl Loader {
         })
     }
 
+    /// Process 0 of a cluster: the same batches as [`Loader::new`] with `processes × threads`
+    /// workers, built by the workers of every process and delivered here.
+    pub fn cluster(
+        records: Records,
+        normalizer: Normalizer,
+        config: LoaderConfig,
+        session: Session,
+    ) -> Result<Loader> {
+        check_cluster_config(&records, &config)?;
+        let (tx, queue) = bounded(config.prefetch.max(1));
+        let wake = Arc::new(Mutex::new(None));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let handoff = Handoff {
+            queue: tx,
+            wake: wake.clone(),
+            cancel: cancel.clone(),
+            threads_per_process: config.workers,
+        };
+        let spec = session.spec.clone();
+        let (per_epoch, total) = (
+            config.order.batches_per_epoch(),
+            config.order.batches_per_epoch() * config.epochs as usize,
+        );
+        let guards = run_cluster_epochs(records, normalizer, config, session, Some(handoff))?;
+        Ok(Loader {
+            mode: Mode::Cluster {
+                queue: Some(queue),
+                wake,
+                cancel,
+                guards: Some(guards),
+                spec,
+            },
+            per_epoch,
+            total,
+            next: 0,
+        })
+    }
+
     pub fn batches_per_epoch(&self) -> usize {
         self.per_epoch
     }
+}
+
+/// Processes 1.. of a cluster: builds this process's share of the batches of a run, sends them
+/// to process 0, and returns once the run is over.
+pub fn serve(
+    records: Records,
+    normalizer: Normalizer,
+    config: LoaderConfig,
+    session: Session,
+) -> Result<()> {
+    check_cluster_config(&records, &config)?;
+    let spec = session.spec.clone();
+    let guards = run_cluster_epochs(records, normalizer, config, session, None)?;
+    for r in join_cluster(guards, &spec)? {
+        r.map_err(|e| Error::Dataflow(format!("worker failed: {e}")))?;
+    }
+    Ok(())
+}
+
+fn check_cluster_config(records: &Records, config: &LoaderConfig) -> Result<()> {
+    records.check_not_empty()?;
+    if config.order.batch_size == 0 {
+        return Err(Error::Config("batch size must be at least 1".into()));
+    }
+    if config.workers == 0 {
+        return Err(Error::Config(
+            "in a cluster, --workers counts the decode threads of each process: at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Starts `gated plan → decode → wire → deliver` on this process's workers. Worker 0 of
+/// process 0 gets the `handoff` to the trainer.
+fn run_cluster_epochs(
+    records: Records,
+    normalizer: Normalizer,
+    config: LoaderConfig,
+    session: Session,
+    handoff: Option<Handoff>,
+) -> Result<WorkerGuards<()>> {
+    let schema = batch::schema(records.shape());
+    let threads = config.workers;
+    // Each worker may run `prefetch` batches ahead of the trainer, as in one process.
+    let window = (config.prefetch.max(1) * threads * session.spec.processes) as u64;
+    let handoff = Arc::new(Mutex::new(handoff));
+    session.execute(threads, move |worker| {
+        batch_priority();
+        let handoff = if worker.index() == 0 {
+            handoff.lock().expect("handoff lock").take()
+        } else {
+            None
+        };
+        let (records, order, normalizer, schema) = (
+            records.clone(),
+            config.order.clone(),
+            normalizer.clone(),
+            schema.clone(),
+        );
+        let probe = ProbeHandle::new();
+        let gate = Gate {
+            probe: probe.clone(),
+            window,
+        };
+        worker.dataflow::<u64, _, _>(move |scope| {
+            gated_plan_source(scope, order.clone(), config.epochs, gate)
+                .decode(RecordReader::new(records, config.on_bad_record))
+                .to_wire(&order, config.wire, normalizer.clone(), schema.clone())
+                .deliver(order, normalizer, schema, handoff)
+                .probe_with(&probe);
+        });
+    })
 }
 
 impl Iterator for Loader {
@@ -304,12 +486,72 @@ impl Iterator for Loader {
                     }
                 }
             }
+            Mode::Cluster {
+                queue,
+                wake,
+                guards,
+                spec,
+                ..
+            } => {
+                let received = queue.as_ref().map(|q| q.recv());
+                match received {
+                    Some(Ok(batch)) => {
+                        if let Some(w) = wake.lock().expect("wake lock").as_ref() {
+                            // The deliver operator may be holding a batch for the freed slot.
+                            let _ = w.activate();
+                        }
+                        Some(batch)
+                    }
+                    _ => {
+                        *queue = None;
+                        self.next = self.total;
+                        let why = match guards.take().map(|g| join_cluster(g, spec)) {
+                            Some(Err(e)) => return Some(Err(e)),
+                            Some(Ok(results)) => results
+                                .into_iter()
+                                .filter_map(|r| r.err())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                            None => String::new(),
+                        };
+                        Some(Err(Error::Dataflow(format!(
+                            "the cluster stopped before epoch {epoch} batch {index} ({})",
+                            if why.is_empty() {
+                                "no error reported"
+                            } else {
+                                &why
+                            }
+                        ))))
+                    }
+                }
+            }
         }
     }
 }
 
 impl Drop for Loader {
     fn drop(&mut self) {
+        if let Mode::Cluster {
+            queue,
+            cancel,
+            guards,
+            spec,
+            ..
+        } = &mut self.mode
+        {
+            cancel.store(true, Ordering::Relaxed);
+            *queue = None;
+            if let Some(g) = guards.take() {
+                if self.next >= self.total {
+                    let _ = join_cluster(g, spec);
+                } else {
+                    // Stopped early: the other processes are still sending this run, and
+                    // waiting for them could take the whole run. The threads end with the
+                    // process; the others see it close its connections.
+                    std::mem::forget(g);
+                }
+            }
+        }
         if let Mode::Workers {
             queues,
             cancel,
@@ -347,6 +589,7 @@ pub fn batches_in_order(
         workers: 0,
         prefetch: 1,
         on_bad_record,
+        wire: WireFormat::Raw,
     };
     Loader::new(records.clone(), normalizer.clone(), config)?.collect()
 }

@@ -6,17 +6,21 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::cluster::{Announce, Cluster, ClusterSpec};
 use crate::config::{Pipeline, RunParams, SinkKind};
 use crate::error::{Error, Result};
 use crate::ops::decode::Skipped;
 use crate::ops::normalize::Normalizer;
 use crate::ops::plan::EpochOrder;
 use crate::ops::stats::Stats;
-use crate::pipeline::{Loader, LoaderConfig, batches_in_order, compute_stats_with};
+use crate::ops::wire::WireFormat;
+use crate::pipeline::{
+    Loader, LoaderConfig, batches_in_order, compute_stats_in, compute_stats_with, serve,
+};
 use crate::sink::metrics::{EpochMetrics, MetricsWriter, read_run, run_path, write_skipped};
 use crate::sink::train::{Trainer, device_name, parse_device};
 use crate::sink::{RunClock, null};
-use crate::source::{Dataset, SourceSpec};
+use crate::source::{Dataset, Records, SourceSpec};
 
 /// Images per evaluation batch; evaluation needs no gradients, so bigger is just faster.
 const EVAL_BATCH: usize = 1000;
@@ -94,26 +98,27 @@ pub struct SweepReport {
     pub runs: Vec<RunReport>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SweepOptions {
     /// Skip runs whose Parquet file under the output directory is already complete.
     pub resume: bool,
+    /// Cluster mode: this process's place; `None` runs in one process.
+    pub cluster: Option<ClusterSpec>,
+    /// How batches travel between the processes of a cluster.
+    pub wire: WireFormat,
 }
 
-/// Runs every point of the grid, calling `on_run` after each (the CLI prints a line there).
-pub fn run_sweep(
-    pipeline: &Pipeline,
-    options: SweepOptions,
-    mut on_run: impl FnMut(&RunReport, usize),
-) -> Result<SweepReport> {
+/// What every process of a sweep opens before its first run.
+struct Prepared {
+    data: Dataset,
+    given_stats: Option<Stats>,
+    config_json: String,
+    runs: Vec<RunParams>,
+}
+
+/// Opens the data (and the test data, and `--stats`) and lists the runs.
+fn prepare(pipeline: &Pipeline, options: &SweepOptions) -> Result<Prepared> {
     pipeline.validate()?;
-    // Resolve devices first: `--device cuda` without CUDA fails before any work is done.
-    let devices = pipeline
-        .grid
-        .device
-        .iter()
-        .map(|d| Ok((d.clone(), device_name(parse_device(d)?))))
-        .collect::<Result<Vec<_>>>()?;
     let opts = pipeline.encoded_options()?;
     let mut data = SourceSpec::parse(&pipeline.data)?.open_with(&opts)?;
     if let Some(test) = &pipeline.test_data {
@@ -137,9 +142,92 @@ pub fn run_sweep(
         Some(path) => Some(Stats::load(path, data.train.shape())?),
         None => None,
     };
-    let out = pipeline.out_dir();
-    let config_json = serde_json::to_string(pipeline).expect("pipeline serializes");
     let mut runs = pipeline.runs();
+    if let Some(spec) = &options.cluster {
+        if runs.iter().any(|r| r.workers == 0) {
+            return Err(Error::Config(
+                "in a cluster, --workers counts the decode threads of each process and must be at least 1 (the grid has 0)".into(),
+            ));
+        }
+        for r in &mut runs {
+            r.processes = spec.processes as u32;
+        }
+    }
+    Ok(Prepared {
+        data,
+        given_stats,
+        config_json: serde_json::to_string(pipeline).expect("pipeline serializes"),
+        runs,
+    })
+}
+
+impl Prepared {
+    /// Identifies the configuration across processes: the pipeline, the wire format, and what
+    /// the data looks like (its size and shape).
+    fn fingerprint(&self, wire: WireFormat) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(self.config_json.as_bytes());
+        let shape = self.data.train.shape();
+        h.update(
+            format!(
+                "{wire:?} {} {}x{}x{} {}",
+                self.data.train.len(),
+                shape.channels,
+                shape.height,
+                shape.width,
+                self.data.train.classes()
+            )
+            .as_bytes(),
+        );
+        h.finalize()
+    }
+
+    fn run(&self, run: u32) -> Result<&RunParams> {
+        self.runs
+            .get((run as usize).wrapping_sub(1))
+            .ok_or_else(|| {
+                Error::Cluster(format!(
+                    "process 0 announced run {run}, the grid has {}",
+                    self.runs.len()
+                ))
+            })
+    }
+}
+
+/// Runs every point of the grid, calling `on_run` after each (the CLI prints a line there).
+/// In a cluster this is process 0's part; the others call [`serve_sweep`].
+pub fn run_sweep(
+    pipeline: &Pipeline,
+    options: SweepOptions,
+    mut on_run: impl FnMut(&RunReport, usize),
+) -> Result<SweepReport> {
+    if options.cluster.as_ref().is_some_and(|c| c.process != 0) {
+        return Err(Error::Config(
+            "run_sweep is process 0's part; processes 1.. call serve_sweep".into(),
+        ));
+    }
+    // Resolve devices first: `--device cuda` without CUDA fails before any work is done.
+    let devices = pipeline
+        .grid
+        .device
+        .iter()
+        .map(|d| Ok((d.clone(), device_name(parse_device(d)?))))
+        .collect::<Result<Vec<_>>>()?;
+    let prepared = prepare(pipeline, &options)?;
+    let mut cluster = match &options.cluster {
+        Some(spec) => Some(Cluster::bind(
+            spec.clone(),
+            prepared.fingerprint(options.wire),
+        )?),
+        None => None,
+    };
+    let Prepared {
+        data,
+        given_stats,
+        config_json,
+        mut runs,
+    } = prepared;
+    let out = pipeline.out_dir();
     for p in &mut runs {
         p.device = devices
             .iter()
@@ -167,9 +255,18 @@ pub fn run_sweep(
             },
             None => {
                 let mut writer = MetricsWriter::try_new(&path, params, &config_json)?;
-                let report = run_one(pipeline, &data, params, given_stats.as_ref(), |row| {
-                    writer.write(std::slice::from_ref(row))
-                })?;
+                let on_epoch = |row: &EpochMetrics| writer.write(std::slice::from_ref(row));
+                let report = match cluster.as_mut() {
+                    Some(c) => run_one_in(
+                        pipeline,
+                        &data,
+                        params,
+                        given_stats.as_ref(),
+                        Some((c, options.wire)),
+                        on_epoch,
+                    )?,
+                    None => run_one(pipeline, &data, params, given_stats.as_ref(), on_epoch)?,
+                };
                 writer.close()?;
                 all_skipped.extend(report.skipped.iter().map(|s| (params.run, s.clone())));
                 if pipeline.on_bad_record == crate::ops::decode::OnBadRecord::Skip {
@@ -180,6 +277,9 @@ pub fn run_sweep(
         };
         on_run(&report, runs.len());
         reports.push(report);
+    }
+    if let Some(c) = cluster {
+        c.finish()?;
     }
     let sweep = SweepReport {
         pipeline: pipeline.clone(),
@@ -200,6 +300,81 @@ fn completed(path: &Path, params: &RunParams, pipeline: &Pipeline) -> Option<Vec
         .then_some(file.rows)
 }
 
+/// Processes 1.. of a cluster: follows process 0's announcements — each run's statistics pass
+/// and epochs — building this process's share of the batches, until process 0 says done.
+/// `on_run` is called after each run this process served.
+pub fn serve_sweep(
+    pipeline: &Pipeline,
+    options: SweepOptions,
+    mut on_run: impl FnMut(&RunParams, usize),
+) -> Result<()> {
+    let Some(spec) = options.cluster.clone().filter(|c| c.process != 0) else {
+        return Err(Error::Config(
+            "serve_sweep is for processes 1.. of a cluster".into(),
+        ));
+    };
+    let prepared = prepare(pipeline, &options)?;
+    let mut cluster = Cluster::bind(spec, prepared.fingerprint(options.wire))?;
+    let train = &prepared.data.train;
+    let mut stats: Option<(u32, Stats)> = None;
+    loop {
+        let session = cluster.next_session()?;
+        match session.announce {
+            Announce::Done => return Ok(()),
+            Announce::Stats { run } => {
+                let p = prepared.run(run)?;
+                let s = compute_stats_in(train, session, p.workers, pipeline.on_bad_record)?;
+                stats = Some((run, s));
+            }
+            Announce::Epochs { run } => {
+                let p = prepared.run(run)?;
+                // Only `--wire arrow` normalizes here; `raw` leaves it to process 0.
+                let run_stats = match (&prepared.given_stats, &stats) {
+                    (Some(s), _) => Some(s),
+                    (None, Some((r, s))) if *r == run => Some(s),
+                    _ => None,
+                };
+                if p.normalize && options.wire == WireFormat::Arrow && run_stats.is_none() {
+                    return Err(Error::Cluster(format!(
+                        "run {run}: epochs announced before the statistics pass"
+                    )));
+                }
+                let normalizer =
+                    Normalizer::new(run_stats.filter(|_| p.normalize), train.shape().channels);
+                serve(
+                    train.clone(),
+                    normalizer,
+                    loader_config(pipeline, p, train, options.wire),
+                    session,
+                )?;
+                on_run(p, prepared.runs.len());
+            }
+        }
+    }
+}
+
+fn loader_config(
+    pipeline: &Pipeline,
+    params: &RunParams,
+    train: &Records,
+    wire: WireFormat,
+) -> LoaderConfig {
+    LoaderConfig {
+        order: EpochOrder {
+            records: train.len(),
+            batch_size: params.batch_size,
+            drop_last: pipeline.drop_last,
+            shuffle: pipeline.shuffle.then_some(pipeline.seed),
+            blocks: train.blocks(),
+        },
+        epochs: pipeline.epochs,
+        workers: params.workers,
+        prefetch: pipeline.prefetch,
+        on_bad_record: pipeline.on_bad_record,
+        wire,
+    }
+}
+
 /// One run: statistics (once, reused by every epoch), then the loader into the sink.
 /// `on_epoch` receives each epoch's row as soon as it is measured.
 pub fn run_one(
@@ -209,14 +384,30 @@ pub fn run_one(
     given_stats: Option<&Stats>,
     on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
 ) -> Result<RunReport> {
+    run_one_in(pipeline, data, params, given_stats, None, on_epoch)
+}
+
+/// [`run_one`], on a cluster as its process 0 when `cluster` is given.
+pub fn run_one_in(
+    pipeline: &Pipeline,
+    data: &Dataset,
+    params: &RunParams,
+    given_stats: Option<&Stats>,
+    mut cluster: Option<(&mut Cluster, WireFormat)>,
+    on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
+) -> Result<RunReport> {
     let train = &data.train;
     let policy = pipeline.on_bad_record;
     let run_start = Instant::now();
-    let stats = match (params.normalize, given_stats) {
-        (false, _) => None,
-        (true, Some(s)) => Some(s.clone()),
+    let stats = match (params.normalize, given_stats, cluster.as_mut()) {
+        (false, _, _) => None,
+        (true, Some(s), _) => Some(s.clone()),
+        (true, None, Some((c, _))) => {
+            let session = c.open(Announce::Stats { run: params.run })?;
+            Some(compute_stats_in(train, session, params.workers, policy)?)
+        }
         // Records the statistics pass skips are skipped again, and listed, by the epochs.
-        (true, None) => Some(compute_stats_with(train, params.workers, policy)?.0),
+        (true, None, None) => Some(compute_stats_with(train, params.workers, policy)?.0),
     };
     let stats_seconds = if params.normalize && given_stats.is_none() {
         run_start.elapsed().as_secs_f64()
@@ -227,23 +418,18 @@ pub fn run_one(
         s.check_variance(train.origin())?;
     }
     let normalizer = Normalizer::new(stats.as_ref(), train.shape().channels);
-    let loader = Loader::new(
-        train.clone(),
-        normalizer.clone(),
-        LoaderConfig {
-            order: EpochOrder {
-                records: train.len(),
-                batch_size: params.batch_size,
-                drop_last: pipeline.drop_last,
-                shuffle: pipeline.shuffle.then_some(pipeline.seed),
-                blocks: train.blocks(),
-            },
-            epochs: pipeline.epochs,
-            workers: params.workers,
-            prefetch: pipeline.prefetch,
-            on_bad_record: policy,
-        },
-    )?;
+    let loader = match cluster {
+        Some((c, wire)) => {
+            let config = loader_config(pipeline, params, train, wire);
+            let session = c.open(Announce::Epochs { run: params.run })?;
+            Loader::cluster(train.clone(), normalizer.clone(), config, session)?
+        }
+        None => Loader::new(
+            train.clone(),
+            normalizer.clone(),
+            loader_config(pipeline, params, train, WireFormat::Raw),
+        )?,
+    };
     let clock = RunClock {
         start: run_start,
         stats_seconds,

@@ -112,6 +112,7 @@ fn dropping_the_loader_early_stops_the_workers() {
             workers: 3,
             prefetch: 1,
             on_bad_record: OnBadRecord::Fail,
+            wire: Default::default(),
         },
     )
     .unwrap();

@@ -25,6 +25,8 @@ pub struct Batch {
     pub record: RecordBatch,
     /// Records of this batch left out under `--on-bad-record skip`.
     pub skipped: Vec<Skipped>,
+    /// Bytes this batch took on the wire from another process; 0 when built in this one.
+    pub wire_bytes: u64,
 }
 
 impl Batch {
@@ -97,6 +99,7 @@ pub fn to_arrow(schema: &SchemaRef, batch: NormalizedBatch) -> Result<Batch> {
         shape: batch.shape,
         record,
         skipped: batch.skipped,
+        wire_bytes: 0,
     })
 }
 

@@ -29,7 +29,7 @@ pub enum OnBadRecord {
 }
 
 /// A record left out under `--on-bad-record skip`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     /// The shard or image file.
     pub source: String,
@@ -38,12 +38,14 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// A batch of raw records: `pixels` is `rows × C·H·W` bytes, contiguous.
-#[derive(Clone, Debug, PartialEq)]
+/// A batch of raw records: `pixels` is `rows × C·H·W` bytes, contiguous. Serializable, as
+/// batches cross processes in this form (one byte per value, a quarter of normalized f32).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecodedBatch {
     pub epoch: u32,
     pub index: usize,
     pub shape: Shape,
+    #[serde(with = "serde_bytes")]
     pub pixels: Vec<u8>,
     pub labels: Vec<i64>,
     /// Records of this batch left out under `--on-bad-record skip`.

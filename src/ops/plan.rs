@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
 use timely::container::CapacityContainerBuilder;
+
 use timely::dataflow::operators::generic::operator::source;
-use timely::dataflow::{Scope, StreamVec};
+use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
 /// Which records make up which batch, epoch by epoch. Cheap to clone and the same on every worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +98,53 @@ pub fn owner(index: usize, peers: usize) -> usize {
     index % peers
 }
 
+/// One worker's share of the run: the plans of the batches it owns, epoch by epoch, in order.
+struct Planner {
+    order: EpochOrder,
+    epochs: u32,
+    per_epoch: usize,
+    me: usize,
+    peers: usize,
+    epoch: u32,
+    permutation: Vec<u32>,
+    next: usize,
+}
+
+impl Planner {
+    fn new(order: EpochOrder, epochs: u32, me: usize, peers: usize) -> Self {
+        Planner {
+            per_epoch: order.batches_per_epoch(),
+            permutation: order.permutation(0),
+            order,
+            epochs,
+            me,
+            peers,
+            epoch: 0,
+            next: me,
+        }
+    }
+
+    /// `(epoch, index)` of the next plan, without computing it; `None` when done.
+    fn peek(&mut self) -> Option<(u32, usize)> {
+        while self.next >= self.per_epoch {
+            if self.epoch + 1 >= self.epochs || self.per_epoch == 0 {
+                self.epoch = self.epochs;
+                return None;
+            }
+            self.epoch += 1;
+            self.next = self.me;
+            self.permutation = self.order.permutation(self.epoch);
+        }
+        (self.epoch < self.epochs).then_some((self.epoch, self.next))
+    }
+
+    fn take(&mut self) -> Option<BatchPlan> {
+        let (epoch, index) = self.peek()?;
+        self.next += self.peers;
+        Some(self.order.plan(epoch, &self.permutation, index))
+    }
+}
+
 /// Emits this worker's batch plans for `epochs` epochs, one plan per activation, at time = epoch.
 ///
 /// Stops early when `cancel` is set (the consumer went away). Back-pressure comes from the queue
@@ -106,37 +155,78 @@ pub fn plan_source<'scope>(
     epochs: u32,
     cancel: Arc<AtomicBool>,
 ) -> StreamVec<'scope, u64, BatchPlan> {
-    let (me, peers) = (scope.index(), scope.peers());
+    let mut planner = Planner::new(order, epochs, scope.index(), scope.peers());
     source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(scope, "Plan", move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(cap);
-        let per_epoch = order.batches_per_epoch();
-        let mut epoch = 0u32;
-        let mut permutation = order.permutation(0);
-        let mut next = me;
         move |output| {
             let Some(c) = cap.as_mut() else { return };
-            if cancel.load(Ordering::Relaxed) {
-                cap = None;
-                return;
-            }
-            if next >= per_epoch {
-                epoch += 1;
-                next = me;
-                if epoch >= epochs {
-                    cap = None;
-                    return;
+            match planner.take() {
+                Some(plan) if !cancel.load(Ordering::Relaxed) => {
+                    if plan.epoch as u64 > *c.time() {
+                        c.downgrade(&(plan.epoch as u64));
+                    }
+                    output.session(&*c).give(plan);
+                    activator.activate();
                 }
-                c.downgrade(&(epoch as u64));
-                permutation = order.permutation(epoch);
+                _ => cap = None,
             }
-            output
-                .session(&*c)
-                .give(order.plan(epoch, &permutation, next));
-            next += peers;
-            activator.activate();
         }
     })
+}
+
+/// How far ahead of the trainer a [`gated_plan_source`] may run.
+#[derive(Clone)]
+pub struct Gate {
+    /// Watches the point where batches are handed to the trainer.
+    pub probe: ProbeHandle<u64>,
+    /// Batches planned beyond the last one handed over, across all workers.
+    pub window: u64,
+}
+
+/// The run position of a batch: `epoch · batches_per_epoch + index`, the timestamp that gated
+/// dataflows carry so that a probe can tell how far the trainer has got.
+pub fn sequence(order: &EpochOrder, epoch: u32, index: usize) -> u64 {
+    epoch as u64 * order.batches_per_epoch() as u64 + index as u64
+}
+
+/// Emits this worker's batch plans at time = [`sequence`], each only once the trainer has taken
+/// every batch more than `gate.window` positions before it.
+///
+/// This is back-pressure across processes: a blocked worker thread would stop only itself,
+/// while the probe's frontier is shared by every worker of the cluster. While gated the source
+/// polls every millisecond instead of spinning, leaving the cores to the trainer.
+pub fn gated_plan_source<'scope>(
+    scope: Scope<'scope, u64>,
+    order: EpochOrder,
+    epochs: u32,
+    gate: Gate,
+) -> StreamVec<'scope, u64, BatchPlan> {
+    let mut planner = Planner::new(order.clone(), epochs, scope.index(), scope.peers());
+    source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(
+        scope,
+        "GatedPlan",
+        move |cap, info| {
+            let activator = scope.activator_for(info.address);
+            let mut cap = Some(cap);
+            move |output| {
+                let Some(c) = cap.as_mut() else { return };
+                let Some((epoch, index)) = planner.peek() else {
+                    cap = None;
+                    return;
+                };
+                let seq = sequence(&order, epoch, index);
+                c.downgrade(&seq);
+                if seq >= gate.window && gate.probe.less_equal(&(seq - gate.window)) {
+                    activator.activate_after(Duration::from_millis(1));
+                    return;
+                }
+                let plan = planner.take().expect("peeked above");
+                output.session(&*c).give(plan);
+                activator.activate();
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -40,6 +40,9 @@ pub struct EpochMetrics {
     /// Wall time since the run started, statistics and evaluation included.
     pub run_seconds: f64,
     pub images: u64,
+    /// Bytes of batches that arrived from other processes (cluster mode; 0 in one process).
+    #[serde(default)]
+    pub bytes_received: u64,
     /// Records left out under `--on-bad-record skip` this epoch.
     pub skipped_records: u64,
     pub images_per_second: f64,
@@ -59,6 +62,7 @@ pub fn schema() -> SchemaRef {
         f("lr", DataType::Float64, false),
         f("batch_size", DataType::UInt32, false),
         f("workers", DataType::UInt32, false),
+        f("processes", DataType::UInt32, false),
         f("device", DataType::Utf8, false),
         f("normalize", DataType::Boolean, false),
         f("seed", DataType::UInt64, false),
@@ -70,6 +74,7 @@ pub fn schema() -> SchemaRef {
         f("epoch_seconds", DataType::Float64, false),
         f("run_seconds", DataType::Float64, false),
         f("images", DataType::UInt64, false),
+        f("bytes_received", DataType::UInt64, false),
         f("skipped_records", DataType::UInt64, false),
         f("images_per_second", DataType::Float64, false),
         f("data_wait_seconds", DataType::Float64, false),
@@ -154,6 +159,7 @@ fn to_record_batch(p: &RunParams, rows: &[EpochMetrics]) -> Result<RecordBatch> 
         Arc::new(Float64Array::from(vec![p.lr; n])),
         Arc::new(UInt32Array::from(vec![p.batch_size as u32; n])),
         Arc::new(UInt32Array::from(vec![p.workers as u32; n])),
+        Arc::new(UInt32Array::from(vec![p.processes; n])),
         Arc::new(StringArray::from(vec![p.device.as_str(); n])),
         Arc::new(BooleanArray::from(vec![p.normalize; n])),
         Arc::new(UInt64Array::from(vec![p.seed; n])),
@@ -165,6 +171,11 @@ fn to_record_batch(p: &RunParams, rows: &[EpochMetrics]) -> Result<RecordBatch> 
         f64s(|r| r.epoch_seconds),
         f64s(|r| r.run_seconds),
         Arc::new(rows.iter().map(|r| r.images).collect::<UInt64Array>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.bytes_received)
+                .collect::<UInt64Array>(),
+        ),
         Arc::new(
             rows.iter()
                 .map(|r| r.skipped_records)
@@ -219,6 +230,7 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
             device: "?".into(),
             normalize: false,
             seed: 0,
+            processes: 1,
         });
     let reader = builder.build().map_err(parquet_err(path))?;
     let mut rows = Vec::new();
@@ -256,6 +268,9 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
             if let Some(v) = first("seed")? {
                 params.seed = v as u64;
             }
+            if let Some(v) = first("processes")? {
+                params.processes = v as u32;
+            }
             if let Some(d) = batch.column_by_name("device").and_then(|c| {
                 c.as_any()
                     .downcast_ref::<StringArray>()
@@ -285,11 +300,12 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
             "eval_seconds",
             "stats_seconds",
             "skipped_records",
+            "bytes_received",
         ]
         .map(num);
-        let [loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss, sk] = cols;
-        let (loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss, sk) = (
-            loss?, acc?, tl?, ta?, es?, rs?, im?, ips?, dw?, cs?, ev?, ss?, sk?,
+        let [loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss, sk, br] = cols;
+        let (loss, acc, tl, ta, es, rs, im, ips, dw, cs, ev, ss, sk, br) = (
+            loss?, acc?, tl?, ta?, es?, rs?, im?, ips?, dw?, cs?, ev?, ss?, sk?, br?,
         );
         for i in 0..n {
             rows.push(EpochMetrics {
@@ -301,6 +317,7 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
                 epoch_seconds: val(&es, i),
                 run_seconds: val(&rs, i),
                 images: opt(&im, i).unwrap_or(0.0) as u64,
+                bytes_received: opt(&br, i).unwrap_or(0.0) as u64,
                 skipped_records: opt(&sk, i).unwrap_or(0.0) as u64,
                 images_per_second: val(&ips, i),
                 data_wait_seconds: val(&dw, i),

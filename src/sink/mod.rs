@@ -23,6 +23,8 @@ pub(crate) struct EpochFeed<'a> {
     skipped: &'a mut Vec<crate::ops::decode::Skipped>,
     pub wait: f64,
     pub skips: u64,
+    /// Bytes of this epoch's batches that came from other processes.
+    pub bytes: u64,
 }
 
 impl<'a> EpochFeed<'a> {
@@ -37,6 +39,7 @@ impl<'a> EpochFeed<'a> {
             skipped,
             wait: 0.0,
             skips: 0,
+            bytes: 0,
         }
     }
 
@@ -47,6 +50,7 @@ impl<'a> EpochFeed<'a> {
         })??;
         self.wait += started.elapsed().as_secs_f64();
         self.skips += batch.skipped.len() as u64;
+        self.bytes += batch.wire_bytes;
         if self.epoch == 0 {
             self.skipped.extend(batch.skipped.iter().cloned());
         }

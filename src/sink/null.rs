@@ -49,6 +49,7 @@ pub fn drain(
             epoch_seconds,
             run_seconds: clock.start.elapsed().as_secs_f64(),
             images,
+            bytes_received: feed.bytes,
             skipped_records: feed.skips,
             images_per_second: images as f64 / epoch_seconds,
             data_wait_seconds: feed.wait,

@@ -226,6 +226,7 @@ impl Trainer {
                 epoch_seconds,
                 run_seconds: clock.start.elapsed().as_secs_f64(),
                 images: tally.images,
+                bytes_received: feed.bytes,
                 skipped_records: feed.skips,
                 images_per_second: tally.images as f64 / epoch_seconds,
                 data_wait_seconds: feed.wait,

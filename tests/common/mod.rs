@@ -71,6 +71,7 @@ pub fn seen(
             workers,
             prefetch: 2,
             on_bad_record: OnBadRecord::Fail,
+            wire: Default::default(),
         },
     )
     .unwrap()

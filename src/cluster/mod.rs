@@ -1,0 +1,215 @@
+//! Cluster mode: decode workers in several processes, the trainer on process 0, batches on
+//! timely's own TCP channels.
+//!
+//! Every process runs the same command with its own `--process-id`. Each run of the sweep is one
+//! timely computation over all processes (a *session*, see [`connect`]); global worker
+//! `process × threads + thread` builds batch `i` of each epoch when `i mod (processes × threads)`
+//! is its index, so the batches are the same ones that one process with that many threads builds.
+//! Process 0 announces each session (statistics pass, epochs, or done), which is how the
+//! others follow a `--resume` that skipped runs.
+
+pub mod connect;
+pub mod local;
+
+use std::path::Path;
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+pub use connect::{Announce, Cluster, Session};
+
+/// Where this process sits in the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSpec {
+    pub processes: usize,
+    pub process: usize,
+    /// `host:port` of every process, in process order (the hostfile's first `processes` lines).
+    pub addresses: Vec<String>,
+    /// How long to wait for the other processes to connect (and to retry connecting to them).
+    pub connect_timeout: Duration,
+}
+
+impl ClusterSpec {
+    pub fn new(
+        processes: usize,
+        process: usize,
+        addresses: Vec<String>,
+        connect_timeout: Duration,
+    ) -> Result<Self> {
+        if processes < 2 {
+            return Err(Error::Config(format!(
+                "--processes {processes}: a cluster has at least 2 processes"
+            )));
+        }
+        if process >= processes {
+            return Err(Error::Config(format!(
+                "--process-id {process} is out of range for --processes {processes} (0..{})",
+                processes - 1
+            )));
+        }
+        if addresses.len() < processes {
+            return Err(Error::Config(format!(
+                "{} addresses for {processes} processes",
+                addresses.len()
+            )));
+        }
+        Ok(ClusterSpec {
+            processes,
+            process,
+            addresses: addresses[..processes].to_vec(),
+            connect_timeout,
+        })
+    }
+
+    /// `process 1 (10.0.0.2:2101)`: how errors name a process.
+    pub fn name(&self, process: usize) -> String {
+        format!("process {process} ({})", self.addresses[process])
+    }
+}
+
+/// Reads a hostfile: one `host:port` per line, as timely's `-h` takes; blank lines and `#`
+/// comments are ignored. It must list at least `processes` addresses.
+pub fn read_hostfile(path: &Path, processes: usize) -> Result<Vec<String>> {
+    let bad = |detail: String| Error::Hostfile {
+        path: path.into(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut addresses = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let valid = line
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid || line.contains(char::is_whitespace) {
+            return Err(bad(format!(
+                "line {}: '{line}' is not host:port (for example 10.0.0.2:2101)",
+                n + 1
+            )));
+        }
+        if let Some(first) = addresses.iter().position(|a| a == line) {
+            return Err(bad(format!(
+                "line {}: {line} is listed twice (also for process {first}); every process needs its own port",
+                n + 1
+            )));
+        }
+        addresses.push(line.to_string());
+    }
+    if addresses.len() < processes {
+        return Err(bad(format!(
+            "{} address(es), but --processes {processes} needs one per process",
+            addresses.len()
+        )));
+    }
+    Ok(addresses)
+}
+
+/// The first failure of a timely network thread since the session began: which process the
+/// connection went to, and why.
+static FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Routes the panics of timely's network threads into [`FAILURE`] instead of stderr.
+///
+/// timely reports a broken connection by panicking in the thread that serves it
+/// (`timely:recv-N`/`timely:send-N`, N the remote process), which then poisons the workers'
+/// queues so that they panic too. The thread name is the only place that says which process was
+/// lost, so it is recorded here and the loader's error names the process; the cascade of worker
+/// panics after it says nothing new and is not printed.
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("");
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            let remote = name
+                .strip_prefix("timely:recv-")
+                .or_else(|| name.strip_prefix("timely:send-"));
+            if let Some(remote) = remote {
+                let mut failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
+                failure.get_or_insert_with(|| format!("{remote}\u{0}{message}"));
+            } else if !message.contains("MergeQueue poisoned")
+                && !message.contains("Send thread panic")
+                && !message.contains("Recv thread panic")
+            {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Clears the recorded failure at the start of a session.
+fn reset_failure() {
+    install_panic_hook();
+    *FAILURE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// The recorded network failure, as an error naming the process, if there was one.
+pub(crate) fn failure(spec: &ClusterSpec) -> Option<Error> {
+    let failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+    let (remote, message) = failure.split_once('\u{0}')?;
+    let name = remote
+        .parse::<usize>()
+        .ok()
+        .filter(|&r| r < spec.processes)
+        .map_or_else(|| format!("process {remote}"), |r| spec.name(r));
+    Some(Error::Cluster(format!(
+        "lost {name}: {message} (the process stopped, or its host or the network went away)"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hostfile(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn hostfile_skips_comments_and_names_bad_lines() {
+        let f = hostfile("# cluster\n10.0.0.1:2101\n\n10.0.0.2:2101  # second\n");
+        assert_eq!(
+            read_hostfile(f.path(), 2).unwrap(),
+            vec!["10.0.0.1:2101", "10.0.0.2:2101"]
+        );
+        let e = read_hostfile(f.path(), 3).unwrap_err().to_string();
+        assert!(
+            e.contains("2 address(es)") && e.contains("--processes 3"),
+            "{e}"
+        );
+        let f = hostfile("10.0.0.1:2101\nlocalhost\n");
+        let e = read_hostfile(f.path(), 2).unwrap_err().to_string();
+        assert!(e.contains("line 2: 'localhost' is not host:port"), "{e}");
+        let f = hostfile("a:1\na:1\n");
+        let e = read_hostfile(f.path(), 2).unwrap_err().to_string();
+        assert!(e.contains("listed twice"), "{e}");
+        let f = hostfile("a:99999\n");
+        assert!(read_hostfile(f.path(), 1).is_err());
+    }
+
+    #[test]
+    fn spec_checks_the_process_index() {
+        let addrs = vec!["a:1".to_string(), "b:2".to_string()];
+        let d = Duration::from_secs(1);
+        assert!(ClusterSpec::new(2, 2, addrs.clone(), d).is_err());
+        assert!(ClusterSpec::new(1, 0, addrs.clone(), d).is_err());
+        assert!(ClusterSpec::new(3, 0, addrs.clone(), d).is_err());
+        assert_eq!(
+            ClusterSpec::new(2, 1, addrs, d).unwrap().name(1),
+            "process 1 (b:2)"
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! Wire: batches on their way to the trainer's process — encoded by the worker that built them,
+//! exchanged to worker 0 (on process 0), put back in run order and into the trainer's queue.
+//!
+//! Two encodings, `--wire raw|arrow`. `raw` sends the decoded u8 pixels and normalizes on
+//! process 0; `arrow` normalizes where the batch was built and sends an Arrow IPC stream of the
+//! f32 values, four times the bytes. `raw` is the default: see the README's cluster section for
+//! the measurement.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use crossbeam_channel::{Sender, TrySendError};
+use serde::{Deserialize, Serialize};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::{Capability, Operator};
+use timely::dataflow::{Scope, StreamVec};
+use timely::scheduling::SyncActivator;
+
+use super::batch::{Batch, to_arrow};
+use super::decode::{DecodedBatch, Skipped};
+use super::normalize::Normalizer;
+use super::plan::{EpochOrder, sequence};
+use crate::error::{Error, Result};
+use crate::source::Shape;
+
+/// How batches travel between processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum WireFormat {
+    /// Decoded u8 pixels; process 0 normalizes (1 byte per value).
+    #[default]
+    Raw,
+    /// Normalized f32 values as an Arrow IPC stream (4 bytes per value).
+    Arrow,
+}
+
+/// A batch in transit, with the global index of the worker that built it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireBatch {
+    pub epoch: u32,
+    pub index: usize,
+    pub from: usize,
+    pub payload: Payload,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Payload {
+    Raw(DecodedBatch),
+    Arrow {
+        shape: Shape,
+        #[serde(with = "serde_bytes")]
+        ipc: Vec<u8>,
+        skipped: Vec<Skipped>,
+    },
+    /// The batch could not be built (a bad record under `--on-bad-record fail`): the message,
+    /// which names the file and the row, goes to the trainer as its error.
+    Failed(String),
+}
+
+impl WireBatch {
+    /// Encodes one built batch (or its error).
+    pub fn encode(
+        built: Result<DecodedBatch>,
+        (epoch, index): (u32, usize),
+        from: usize,
+        format: WireFormat,
+        normalizer: &Normalizer,
+        schema: &SchemaRef,
+    ) -> WireBatch {
+        let payload = match (built, format) {
+            (Err(e), _) => Payload::Failed(e.to_string()),
+            (Ok(b), WireFormat::Raw) => Payload::Raw(b),
+            (Ok(b), WireFormat::Arrow) => {
+                let shape = b.shape;
+                match to_arrow(schema, normalizer.apply(b)).and_then(|b| {
+                    let mut ipc = Vec::new();
+                    let mut w = StreamWriter::try_new(&mut ipc, schema)?;
+                    w.write(&b.record)?;
+                    w.finish()?;
+                    drop(w);
+                    Ok((ipc, b.skipped))
+                }) {
+                    Ok((ipc, skipped)) => Payload::Arrow {
+                        shape,
+                        ipc,
+                        skipped,
+                    },
+                    Err(e) => Payload::Failed(e.to_string()),
+                }
+            }
+        };
+        WireBatch {
+            epoch,
+            index,
+            from,
+            payload,
+        }
+    }
+
+    /// The batch as the trainer takes it; `wire_bytes` records what it cost on the wire.
+    pub fn into_batch(
+        self,
+        normalizer: &Normalizer,
+        schema: &SchemaRef,
+        wire_bytes: u64,
+    ) -> Result<Batch> {
+        let mut batch = match self.payload {
+            Payload::Failed(message) => return Err(Error::Other(message)),
+            Payload::Raw(b) => to_arrow(schema, normalizer.apply(b))?,
+            Payload::Arrow {
+                shape,
+                ipc,
+                skipped,
+            } => {
+                let mut reader = StreamReader::try_new(Cursor::new(ipc), None)?;
+                let record = reader.next().transpose()?.ok_or_else(|| {
+                    Error::Dataflow(format!(
+                        "epoch {} batch {}: empty Arrow IPC stream",
+                        self.epoch, self.index
+                    ))
+                })?;
+                Batch {
+                    epoch: self.epoch,
+                    index: self.index,
+                    shape,
+                    record,
+                    skipped,
+                    wire_bytes: 0,
+                }
+            }
+        };
+        batch.wire_bytes = wire_bytes;
+        Ok(batch)
+    }
+}
+
+/// Extension trait: `decoded.to_wire(order, format, normalizer, schema)`.
+pub trait ToWire<'scope> {
+    /// Encodes each batch. Its position comes from its timestamp (a gated source stamps each
+    /// batch with its [`sequence`]), so that a batch that failed still takes its place in order.
+    fn to_wire(
+        self,
+        order: &EpochOrder,
+        format: WireFormat,
+        normalizer: Normalizer,
+        schema: SchemaRef,
+    ) -> StreamVec<'scope, u64, WireBatch>;
+}
+
+impl<'scope> ToWire<'scope> for StreamVec<'scope, u64, Result<DecodedBatch>> {
+    fn to_wire(
+        self,
+        order: &EpochOrder,
+        format: WireFormat,
+        normalizer: Normalizer,
+        schema: SchemaRef,
+    ) -> StreamVec<'scope, u64, WireBatch> {
+        let from = self.scope().index();
+        let per_epoch = order.batches_per_epoch().max(1) as u64;
+        self.unary::<CapacityContainerBuilder<Vec<WireBatch>>, _, _, _>(
+            Pipeline,
+            "ToWire",
+            move |_, _| {
+                move |input, output| {
+                    input.for_each_stamp(|cap, data| {
+                        let seq = *cap.least().expect("batches travel under a capability");
+                        let position = ((seq / per_epoch) as u32, (seq % per_epoch) as usize);
+                        let mut session = output.session(&cap);
+                        for batches in data {
+                            for built in batches.drain(..) {
+                                session.give(WireBatch::encode(
+                                    built,
+                                    position,
+                                    from,
+                                    format,
+                                    &normalizer,
+                                    &schema,
+                                ));
+                            }
+                        }
+                    });
+                }
+            },
+        )
+    }
+}
+
+/// Where [`Deliver::deliver`] hands batches over: the trainer's queue, and a slot for the
+/// activator that the trainer pulls after each batch it takes (to refill the queue).
+pub struct Handoff {
+    pub queue: Sender<Result<Batch>>,
+    pub wake: Arc<Mutex<Option<SyncActivator>>>,
+    pub cancel: Arc<AtomicBool>,
+    /// Bytes counted as received: batches built by workers of other processes.
+    pub threads_per_process: usize,
+}
+
+/// Extension trait: `wire.deliver(order, epochs, normalizer, schema, handoff)`.
+pub trait Deliver<'scope> {
+    /// Exchanges every batch to worker 0 and puts them into the trainer's queue in run order.
+    /// `handoff` is `Some` on worker 0 alone.
+    ///
+    /// The operator keeps a capability for each batch not yet in the queue, so its output's
+    /// frontier — which the gated sources watch — is the position of the trainer's next batch.
+    /// The queue is filled with `try_send`: a worker thread that blocked would stop answering
+    /// the network, and the cluster's progress with it.
+    fn deliver(
+        self,
+        order: EpochOrder,
+        normalizer: Normalizer,
+        schema: SchemaRef,
+        handoff: Option<Handoff>,
+    ) -> StreamVec<'scope, u64, ()>;
+}
+
+impl<'scope> Deliver<'scope> for StreamVec<'scope, u64, WireBatch> {
+    fn deliver(
+        self,
+        order: EpochOrder,
+        normalizer: Normalizer,
+        schema: SchemaRef,
+        handoff: Option<Handoff>,
+    ) -> StreamVec<'scope, u64, ()> {
+        let scope: Scope<'scope, u64> = self.scope();
+        self.unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            Exchange::new(|_: &WireBatch| 0),
+            "Deliver",
+            move |initial, info| {
+                drop(initial);
+                if let Some(h) = &handoff {
+                    *h.wake.lock().expect("wake lock") =
+                        Some(scope.worker().sync_activator_for(info.address.to_vec()));
+                }
+                let mut pending: BTreeMap<u64, (Capability<u64>, Result<Batch>)> = BTreeMap::new();
+                let mut next = 0u64;
+                move |input, _output| {
+                    input.for_each_stamp(|cap, data| {
+                        let seq = *cap.least().expect("batches travel under a capability");
+                        for batches in data {
+                            for wire in batches.drain(..) {
+                                let Some(h) = &handoff else {
+                                    unreachable!("batches are exchanged to worker 0 alone")
+                                };
+                                debug_assert_eq!(seq, sequence(&order, wire.epoch, wire.index));
+                                let remote = wire.from / h.threads_per_process != 0;
+                                let bytes = if remote {
+                                    bincode::serialized_size(&wire).unwrap_or(0)
+                                } else {
+                                    0
+                                };
+                                let batch = wire.into_batch(&normalizer, &schema, bytes);
+                                pending.insert(seq, (cap.delayed(&seq, 0), batch));
+                            }
+                        }
+                    });
+                    let Some(h) = &handoff else { return };
+                    while let Some(entry) = pending.first_entry() {
+                        if h.cancel.load(Ordering::Relaxed) {
+                            // The trainer has gone: let the rest through unseen.
+                            pending.clear();
+                            break;
+                        }
+                        if *entry.key() != next {
+                            break;
+                        }
+                        let (cap, batch) = entry.remove();
+                        match h.queue.try_send(batch) {
+                            Ok(()) => next += 1,
+                            Err(TrySendError::Full(batch)) => {
+                                pending.insert(next, (cap, batch));
+                                break;
+                            }
+                            Err(TrySendError::Disconnected(_)) => {
+                                h.cancel.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            },
+        )
+    }
+}

@@ -1,0 +1,469 @@
+//! Cluster mode: two processes give the batches, statistics and losses of one; a lost process,
+//! a missing one, a port in use, a bad hostfile or a different configuration end in a bounded
+//! time with an error that names the process.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use flowload::cluster::local::free_ports;
+use flowload::cluster::{Announce, Cluster, ClusterSpec};
+use flowload::ops::decode::OnBadRecord;
+use flowload::ops::normalize::Normalizer;
+use flowload::ops::plan::EpochOrder;
+use flowload::ops::wire::WireFormat;
+use flowload::pipeline::{Loader, LoaderConfig, compute_stats, compute_stats_in, serve};
+use flowload::source::Records;
+
+use common::Seen;
+
+fn config(records: &Records, threads: usize, wire: WireFormat) -> LoaderConfig {
+    LoaderConfig {
+        order: EpochOrder {
+            records: records.len(),
+            batch_size: 16,
+            drop_last: false,
+            shuffle: Some(3),
+            blocks: records.blocks(),
+        },
+        epochs: 3,
+        workers: threads,
+        prefetch: 2,
+        on_bad_record: OnBadRecord::Fail,
+        wire,
+    }
+}
+
+/// Two cluster processes as two threads of this test: process 0 computes the statistics and
+/// collects every batch; process 1 follows its announcements.
+fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::Stats, Seen) {
+    let addresses: Vec<String> = free_ports(2)
+        .unwrap()
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let cluster = |i| {
+        let spec = ClusterSpec::new(2, i, addresses.clone(), Duration::from_secs(20)).unwrap();
+        Cluster::bind(spec, 7).unwrap()
+    };
+    let channels = records.shape().channels;
+    std::thread::scope(|s| {
+        let mut c1 = cluster(1);
+        s.spawn(move || {
+            let mut stats = None;
+            loop {
+                let session = c1.next_session().unwrap();
+                match session.announce {
+                    Announce::Stats { .. } => {
+                        stats =
+                            Some(compute_stats_in(records, session, 1, OnBadRecord::Fail).unwrap())
+                    }
+                    Announce::Epochs { .. } => serve(
+                        records.clone(),
+                        Normalizer::new(stats.as_ref(), channels),
+                        config(records, 1, wire),
+                        session,
+                    )
+                    .unwrap(),
+                    Announce::Done => return,
+                }
+            }
+        });
+        let mut c0 = cluster(0);
+        let session = c0.open(Announce::Stats { run: 1 }).unwrap();
+        let stats = compute_stats_in(records, session, 1, OnBadRecord::Fail).unwrap();
+        let session = c0.open(Announce::Epochs { run: 1 }).unwrap();
+        let seen: Seen = Loader::cluster(
+            records.clone(),
+            Normalizer::new(Some(&stats), channels),
+            config(records, 1, wire),
+            session,
+        )
+        .unwrap()
+        .map(|b| {
+            let b = b.unwrap();
+            (
+                b.epoch,
+                b.index,
+                b.labels().to_vec(),
+                b.images().iter().map(|v| v.to_bits()).collect(),
+            )
+        })
+        .collect();
+        c0.finish().unwrap();
+        (stats, seen)
+    })
+}
+
+#[test]
+fn two_processes_of_one_worker_give_the_batches_and_stats_of_one_process_of_two() {
+    let data = common::synthetic("synthetic:images=300,channels=3,size=6x6,seed=4");
+    let reference = common::seen(&data.train, 2, Some(3), 16, false, 3);
+    assert_eq!(reference.len(), 3 * 19);
+    for wire in [WireFormat::Raw, WireFormat::Arrow] {
+        let (stats, seen) = two_processes(&data.train, wire);
+        assert_eq!(stats, compute_stats(&data.train, 1).unwrap(), "{wire:?}");
+        assert_eq!(seen.len(), reference.len(), "{wire:?}");
+        assert!(seen == reference, "{wire:?}: batches differ");
+    }
+}
+
+/// Runs the binary; stdout is piped to a thread that forwards it line by line.
+fn spawn(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowload"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+fn hostfile(dir: &Path, ports: &[u16]) -> String {
+    let path = dir.join("hosts");
+    let text: String = ports.iter().map(|p| format!("127.0.0.1:{p}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Waits for the child with a deadline; returns its exit status, stderr and the time it took.
+fn finish(mut child: Child, limit: Duration) -> (std::process::ExitStatus, String, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status, err, started.elapsed());
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!(
+                "still running {} s after its peer was lost",
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const DATA: &str = "synthetic:images=600,channels=1,size=16x16,classes=4,seed=9,test=100";
+
+fn columns(dir: &Path, run: u32, names: &[&str]) -> Vec<Vec<u64>> {
+    let batch = common::read_parquet(&dir.join(format!("runs/run-{run:04}.parquet")));
+    names
+        .iter()
+        .map(|n| {
+            let col = arrow::compute::cast(
+                batch
+                    .column_by_name(n)
+                    .unwrap_or_else(|| panic!("column {n}")),
+                &arrow::datatypes::DataType::Float64,
+            )
+            .unwrap();
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .unwrap();
+            col.values().iter().map(|v| v.to_bits()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn cluster_local_trains_to_the_losses_of_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let common_args = [
+        "--data",
+        DATA,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "50",
+        "--normalize",
+        "false,true",
+    ];
+    let mut args = vec!["run"];
+    args.extend(common_args);
+    args.extend(["--workers", "2", "--out", one.to_str().unwrap()]);
+    let o = common::flowload(&args);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    for wire in ["raw", "arrow"] {
+        let mut args = vec!["cluster-local", "--processes", "2", "run"];
+        args.extend(common_args);
+        args.extend([
+            "--workers",
+            "1",
+            "--wire",
+            wire,
+            "--out",
+            two.to_str().unwrap(),
+        ]);
+        let o = common::flowload(&args);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let trained = ["loss", "accuracy", "test_loss", "test_accuracy", "images"];
+        for run in [1, 2] {
+            assert_eq!(
+                columns(&two, run, &trained),
+                columns(&one, run, &trained),
+                "{wire}: run {run}: bit for bit"
+            );
+            let cluster = columns(&two, run, &["processes", "bytes_received"]);
+            assert!(cluster[0].iter().all(|&p| f64::from_bits(p) == 2.0));
+            // Half the batches come from process 1; arrow's f32 values are 4x raw's bytes.
+            let bytes = f64::from_bits(cluster[1][0]);
+            let pixels = 300.0 * 256.0;
+            match wire {
+                "raw" => assert!((pixels..1.2 * pixels).contains(&bytes), "{bytes}"),
+                _ => assert!((4.0 * pixels..4.8 * pixels).contains(&bytes), "{bytes}"),
+            }
+            let local = columns(&one, run, &["processes", "bytes_received"]);
+            assert_eq!(f64::from_bits(local[0][0]), 1.0);
+            assert_eq!(f64::from_bits(local[1][0]), 0.0);
+        }
+        let summary = |d: &Path| {
+            let s: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+                    .unwrap();
+            s["runs"][1]["stats"].clone()
+        };
+        assert_eq!(summary(&two), summary(&one), "global statistics");
+        assert!(summary(&one)["mean"][0].as_f64().unwrap() > 0.0);
+    }
+}
+
+/// Kills process `victim` during the second run; the survivor must stop within 10 s, name the
+/// lost process, and leave the first run's results whole.
+fn kill_mid_run(victim: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = hostfile(dir.path(), &free_ports(2).unwrap());
+    let out = dir.path().join("out");
+    let args = |id: &'static str| {
+        vec![
+            "run".to_string(),
+            "--data".into(),
+            "synthetic:images=1000,channels=1,size=16x16,classes=4,seed=9".into(),
+            "--epochs".into(),
+            "30".into(),
+            "--lr".into(),
+            "0.01,0.02".into(),
+            "--workers".into(),
+            "1".into(),
+            "--batch-size".into(),
+            "50".into(),
+            "--normalize".into(),
+            "false".into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+            "--processes".into(),
+            "2".into(),
+            "--hostfile".into(),
+            hosts.clone(),
+            "--process-id".into(),
+            id.into(),
+        ]
+    };
+    let a0 = args("0");
+    let a1 = args("1");
+    let (p0, lines) = spawn(&a0.iter().map(String::as_str).collect::<Vec<_>>());
+    let (p1, _) = spawn(&a1.iter().map(String::as_str).collect::<Vec<_>>());
+    // Run 1 is complete once process 0 prints its line.
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(300))
+            .expect("run 1 ends");
+        if line.starts_with("run 1/2") {
+            break;
+        }
+    }
+    let (mut dead, survivor) = if victim == 0 { (p0, p1) } else { (p1, p0) };
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    let (status, err, took) = finish(survivor, Duration::from_secs(30));
+    assert!(!status.success(), "{err}");
+    assert!(
+        took < Duration::from_secs(10),
+        "noticed after {took:?}: {err}"
+    );
+    assert!(
+        err.contains(&format!("process {victim} (127.0.0.1:")),
+        "the error names the lost process: {err}"
+    );
+    assert!(!err.contains("panicked"), "no panic output: {err}");
+    let run1 = common::read_parquet(&out.join("runs/run-0001.parquet"));
+    assert_eq!(run1.num_rows(), 30, "run 1 stays whole");
+    assert!(!out.join("runs/run-0002.parquet").exists());
+}
+
+#[test]
+fn a_killed_decode_process_stops_the_trainer_in_bounded_time() {
+    kill_mid_run(1);
+}
+
+#[test]
+fn a_killed_trainer_stops_the_decode_process_in_bounded_time() {
+    kill_mid_run(0);
+}
+
+fn run_alone(args: &[&str]) -> (std::process::ExitStatus, String, Duration) {
+    let (child, _) = spawn(args);
+    finish(child, Duration::from_secs(60))
+}
+
+#[test]
+fn a_process_that_never_connects_is_named_in_bounded_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = hostfile(dir.path(), &free_ports(2).unwrap());
+    let out = dir.path().join("out");
+    let (status, err, took) = run_alone(&[
+        "run",
+        "--data",
+        DATA,
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--processes",
+        "2",
+        "--process-id",
+        "0",
+        "--hostfile",
+        &hosts,
+        "--connect-timeout",
+        "1",
+    ]);
+    assert!(!status.success());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(
+        err.contains("process 1 (127.0.0.1:") && err.contains("did not connect"),
+        "{err}"
+    );
+    let (status, err, _) = run_alone(&[
+        "run",
+        "--data",
+        DATA,
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--processes",
+        "2",
+        "--process-id",
+        "1",
+        "--hostfile",
+        &hosts,
+        "--connect-timeout",
+        "1",
+    ]);
+    assert!(!status.success());
+    assert!(
+        err.contains("cannot connect to process 0 (127.0.0.1:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn port_in_use_bad_hostfile_and_other_config_get_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut ports = free_ports(1).unwrap();
+    ports.insert(0, taken.local_addr().unwrap().port());
+    let hosts = hostfile(dir.path(), &ports);
+    let out = dir.path().join("out");
+    let base = [
+        "run",
+        "--data",
+        DATA,
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--processes",
+        "2",
+        "--connect-timeout",
+        "5",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend(extra);
+        common::flowload(&a)
+    };
+    let o = with(&["--process-id", "0", "--hostfile", &hosts]);
+    let err = common::stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("process 0 (127.0.0.1:") && err.contains("port is in use"),
+        "{err}"
+    );
+
+    let bad = dir.path().join("bad-hosts");
+    std::fs::write(&bad, "127.0.0.1:2101\nsecond-machine\n").unwrap();
+    let o = with(&["--process-id", "0", "--hostfile", bad.to_str().unwrap()]);
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("bad-hosts: line 2: 'second-machine' is not host:port"),
+        "{err}"
+    );
+
+    let o = with(&["--process-id", "2", "--hostfile", &hosts]);
+    assert!(common::stderr(&o).contains("--process-id 2 is out of range"));
+    let o = with(&["--process-id", "0"]);
+    assert!(common::stderr(&o).contains("needs --hostfile"));
+
+    // Two processes started with different seeds refuse each other.
+    drop(taken);
+    let hosts = hostfile(dir.path(), &free_ports(2).unwrap());
+    let mut a0: Vec<&str> = base.to_vec();
+    a0.extend(["--process-id", "0", "--hostfile", &hosts]);
+    let mut a1 = a0.clone();
+    let id = a1.len() - 3;
+    a1[id] = "1";
+    a1.extend(["--seed", "5"]);
+    let (c0, _) = spawn(&a0);
+    let (c1, _) = spawn(&a1);
+    for c in [c0, c1] {
+        let (status, err, _) = finish(c, Duration::from_secs(60));
+        assert!(!status.success());
+        assert!(err.contains("runs another configuration"), "{err}");
+    }
+}
+
+#[test]
+fn a_cluster_needs_at_least_one_worker_per_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = common::flowload(&[
+        "cluster-local",
+        "--processes",
+        "2",
+        "run",
+        "--data",
+        DATA,
+        "--workers",
+        "0,1",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        common::stderr(&o).contains("must be at least 1"),
+        "{}",
+        common::stderr(&o)
+    );
+}
