@@ -3,6 +3,7 @@
 #   scripts/bench.sh loader [DATA_DIR]   loader-only images/s (scripts/bench_loader.py)
 #   scripts/bench.sh train  [DATA_DIR]   training epoch and data-wait seconds (scripts/bench_train.py)
 #   scripts/bench.sh encoded [DATA_DIR]  PNG-in-Parquet decode vs PIL and DALI, peak RSS (scripts/bench_encoded.py)
+#   scripts/bench.sh cluster [DATA_DIR]  1 process vs 2 processes (cluster-local) vs 2 workers (scripts/bench_cluster.py)
 # Builds flowload in release first. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +18,6 @@ case "$what" in
     loader) exec python scripts/bench_loader.py target/release/flowload "$data" ;;
     train) exec python scripts/bench_train.py target/release/flowload "$data" ;;
     encoded) exec python scripts/bench_encoded.py target/release/flowload "$data" ;;
-    *) echo "usage: scripts/bench.sh loader|train|encoded [DATA_DIR]" >&2; exit 2 ;;
+    cluster) exec python scripts/bench_cluster.py target/release/flowload "$data" ;;
+    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster [DATA_DIR]" >&2; exit 2 ;;
 esac

@@ -3,11 +3,12 @@ torchvision's FashionMNIST reads them."""
 import gzip, json, os, shutil, subprocess, tempfile
 
 
-def run_flowload(binary, args):
-    """Runs `flowload run ARGS` into a temporary --out and returns summary.json's runs."""
+def run_flowload(binary, args, command=("run",)):
+    """Runs `flowload run ARGS` (or another command ending in `run`, such as
+    `cluster-local --processes 2 run`) into a temporary --out and returns summary.json's runs."""
     out = tempfile.mkdtemp(prefix="flowload-bench-")
     try:
-        subprocess.run([binary, "run", *args, "--out", out], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([binary, *command, *args, "--out", out], check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(out, "summary.json")) as f:
             return json.load(f)["runs"]
     finally:

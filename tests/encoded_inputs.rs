@@ -378,6 +378,36 @@ fn corrupt_records_fail_by_default_naming_shard_and_row() {
         "{err}"
     );
     assert!(!err.contains("panicked"));
+    // In a cluster, batch 1 of one-record batches is process 1's: its error reaches the
+    // trainer with the same words.
+    let o = common::flowload(&[
+        "cluster-local",
+        "--processes",
+        "2",
+        "run",
+        "--data",
+        c.parquet.to_str().unwrap(),
+        "--classes",
+        "2",
+        "--sink",
+        "null",
+        "--no-shuffle",
+        "--normalize",
+        "false",
+        "--batch-size",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("train-00000-of-00001.parquet: row 1: not a PNG or JPEG image"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
     let o = common::flowload(&["stats", c.folder.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = common::stderr(&o);
@@ -409,6 +439,36 @@ fn corrupt_records_are_counted_and_listed_when_skipped() {
         "skip",
         "--out",
         out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(
+        common::stdout(&o).contains("skipped 5 bad records"),
+        "{}",
+        common::stdout(&o)
+    );
+    // The same count when two processes build the batches.
+    let two = c.parquet.join("two");
+    let o = common::flowload(&[
+        "cluster-local",
+        "--processes",
+        "2",
+        "run",
+        "--data",
+        c.parquet.to_str().unwrap(),
+        "--classes",
+        "2",
+        "--sink",
+        "null",
+        "--workers",
+        "1",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--on-bad-record",
+        "skip",
+        "--out",
+        two.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(

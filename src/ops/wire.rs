@@ -286,3 +286,91 @@ impl<'scope> Deliver<'scope> for StreamVec<'scope, u64, WireBatch> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::batch::schema;
+    use crate::ops::stats::Stats;
+
+    fn decoded() -> DecodedBatch {
+        let shape = Shape {
+            channels: 2,
+            height: 2,
+            width: 3,
+        };
+        DecodedBatch {
+            epoch: 1,
+            index: 4,
+            shape,
+            pixels: (0..24).map(|v| (v * 11) as u8).collect(),
+            labels: vec![3, 1],
+            skipped: vec![Skipped {
+                source: "s.parquet".into(),
+                row: 9,
+                reason: "bad".into(),
+            }],
+        }
+    }
+
+    /// Through bincode, as timely sends it between processes.
+    fn over_the_wire(w: &WireBatch) -> WireBatch {
+        bincode::deserialize(&bincode::serialize(w).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn raw_and_arrow_arrive_as_the_batch_built_locally() {
+        let d = decoded();
+        let stats = Stats {
+            images: 2,
+            channels: 2,
+            height: 2,
+            width: 3,
+            mean: vec![0.3, 0.6],
+            std: vec![0.2, 0.1],
+        };
+        let normalizer = Normalizer::new(Some(&stats), 2);
+        let schema = schema(d.shape);
+        let local = to_arrow(&schema, normalizer.apply(d.clone())).unwrap();
+        let mut sizes = Vec::new();
+        for format in [WireFormat::Raw, WireFormat::Arrow] {
+            let w = WireBatch::encode(Ok(d.clone()), (1, 4), 3, format, &normalizer, &schema);
+            let bytes = bincode::serialized_size(&w).unwrap();
+            sizes.push(bytes);
+            let b = over_the_wire(&w)
+                .into_batch(&normalizer, &schema, bytes)
+                .unwrap();
+            assert_eq!(b.images(), local.images(), "{format:?}");
+            assert_eq!(b.labels(), local.labels());
+            assert_eq!(b.skipped, local.skipped);
+            assert_eq!((b.epoch, b.index, b.wire_bytes), (1, 4, bytes));
+        }
+        // Raw is the pixels, labels and the skipped record plus a few dozen bytes of framing;
+        // Arrow carries f32 values and an IPC schema.
+        assert!(sizes[0] < 24 + 16 + 150, "{sizes:?}");
+        assert!(sizes[1] > sizes[0] + 3 * 24, "{sizes:?}");
+    }
+
+    #[test]
+    fn a_failed_batch_carries_its_message_to_the_trainer() {
+        let normalizer = Normalizer::new(None, 2);
+        let schema = schema(decoded().shape);
+        let w = WireBatch::encode(
+            Err(Error::Other(
+                "shard.parquet: row 7: not a PNG or JPEG image".into(),
+            )),
+            (0, 2),
+            1,
+            WireFormat::Raw,
+            &normalizer,
+            &schema,
+        );
+        let e = over_the_wire(&w)
+            .into_batch(&normalizer, &schema, 0)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "shard.parquet: row 7: not a PNG or JPEG image"
+        );
+    }
+}
