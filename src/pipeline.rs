@@ -466,23 +466,12 @@ impl Iterator for Loader {
                     Err(_) => {
                         cancel.store(true, Ordering::Relaxed);
                         queues.clear();
-                        let why = guards
-                            .take()
-                            .map(|g| g.join())
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter_map(|r| r.err())
-                            .collect::<Vec<_>>()
-                            .join("; ");
+                        let results = guards.take().map(|g| g.join()).unwrap_or_default();
                         self.next = self.total;
-                        Some(Err(Error::Dataflow(format!(
-                            "worker {w} stopped before epoch {epoch} batch {index} ({})",
-                            if why.is_empty() {
-                                "no panic reported"
-                            } else {
-                                &why
-                            }
-                        ))))
+                        Some(Err(stopped_early(
+                            format!("worker {w} stopped before epoch {epoch} batch {index}"),
+                            results,
+                        )))
                     }
                 }
             }
@@ -505,28 +494,37 @@ impl Iterator for Loader {
                     _ => {
                         *queue = None;
                         self.next = self.total;
-                        let why = match guards.take().map(|g| join_cluster(g, spec)) {
+                        let results = match guards.take().map(|g| join_cluster(g, spec)) {
                             Some(Err(e)) => return Some(Err(e)),
-                            Some(Ok(results)) => results
-                                .into_iter()
-                                .filter_map(|r| r.err())
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                            None => String::new(),
+                            Some(Ok(results)) => results,
+                            None => Vec::new(),
                         };
-                        Some(Err(Error::Dataflow(format!(
-                            "the cluster stopped before epoch {epoch} batch {index} ({})",
-                            if why.is_empty() {
-                                "no error reported"
-                            } else {
-                                &why
-                            }
-                        ))))
+                        Some(Err(stopped_early(
+                            format!("the cluster stopped before epoch {epoch} batch {index}"),
+                            results,
+                        )))
                     }
                 }
             }
         }
     }
+}
+
+/// The loader's error when its workers stopped before `what`, with their panics if any.
+fn stopped_early(what: String, results: Vec<Result<(), String>>) -> Error {
+    let why = results
+        .into_iter()
+        .filter_map(|r| r.err())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Error::Dataflow(format!(
+        "{what} ({})",
+        if why.is_empty() {
+            "no panic reported"
+        } else {
+            &why
+        }
+    ))
 }
 
 impl Drop for Loader {

@@ -84,15 +84,7 @@ fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::
             session,
         )
         .unwrap()
-        .map(|b| {
-            let b = b.unwrap();
-            (
-                b.epoch,
-                b.index,
-                b.labels().to_vec(),
-                b.images().iter().map(|v| v.to_bits()).collect(),
-            )
-        })
+        .map(common::seen_batch)
         .collect();
         c0.finish().unwrap();
         (stats, seen)
@@ -326,50 +318,35 @@ fn a_process_that_never_connects_is_named_in_bounded_time() {
     let dir = tempfile::tempdir().unwrap();
     let hosts = hostfile(dir.path(), &free_ports(2).unwrap());
     let out = dir.path().join("out");
-    let (status, err, took) = run_alone(&[
-        "run",
-        "--data",
-        DATA,
-        "--epochs",
-        "1",
-        "--workers",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--processes",
-        "2",
-        "--process-id",
-        "0",
-        "--hostfile",
-        &hosts,
-        "--connect-timeout",
-        "1",
-    ]);
+    let alone = |id: &str| {
+        run_alone(&[
+            "run",
+            "--data",
+            DATA,
+            "--epochs",
+            "1",
+            "--workers",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--processes",
+            "2",
+            "--process-id",
+            id,
+            "--hostfile",
+            &hosts,
+            "--connect-timeout",
+            "1",
+        ])
+    };
+    let (status, err, took) = alone("0");
     assert!(!status.success());
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert!(
         err.contains("process 1 (127.0.0.1:") && err.contains("did not connect"),
         "{err}"
     );
-    let (status, err, _) = run_alone(&[
-        "run",
-        "--data",
-        DATA,
-        "--epochs",
-        "1",
-        "--workers",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--processes",
-        "2",
-        "--process-id",
-        "1",
-        "--hostfile",
-        &hosts,
-        "--connect-timeout",
-        "1",
-    ]);
+    let (status, err, _) = alone("1");
     assert!(!status.success());
     assert!(
         err.contains("cannot connect to process 0 (127.0.0.1:"),

@@ -421,61 +421,39 @@ fn corrupt_records_fail_by_default_naming_shard_and_row() {
 fn corrupt_records_are_counted_and_listed_when_skipped() {
     let c = corrupt();
     let out = c.parquet.join("out");
-    let o = common::flowload(&[
-        "run",
-        "--data",
-        c.parquet.to_str().unwrap(),
-        "--classes",
-        "2",
-        "--sink",
-        "null",
-        "--workers",
-        "0,2",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--on-bad-record",
-        "skip",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
-    assert!(
-        common::stdout(&o).contains("skipped 5 bad records"),
-        "{}",
-        common::stdout(&o)
-    );
-    // The same count when two processes build the batches.
+    // One process at workers 0 and 2, then two processes of one worker: the same count.
     let two = c.parquet.join("two");
-    let o = common::flowload(&[
-        "cluster-local",
-        "--processes",
-        "2",
-        "run",
-        "--data",
-        c.parquet.to_str().unwrap(),
-        "--classes",
-        "2",
-        "--sink",
-        "null",
-        "--workers",
-        "1",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--on-bad-record",
-        "skip",
-        "--out",
-        two.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
-    assert!(
-        common::stdout(&o).contains("skipped 5 bad records"),
-        "{}",
-        common::stdout(&o)
-    );
+    for (command, workers, dir) in [
+        (vec!["run"], "0,2", &out),
+        (vec!["cluster-local", "--processes", "2", "run"], "1", &two),
+    ] {
+        let mut args = command;
+        args.extend([
+            "--data",
+            c.parquet.to_str().unwrap(),
+            "--classes",
+            "2",
+            "--sink",
+            "null",
+            "--workers",
+            workers,
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--on-bad-record",
+            "skip",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        let o = common::flowload(&args);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        assert!(
+            common::stdout(&o).contains("skipped 5 bad records"),
+            "{}",
+            common::stdout(&o)
+        );
+    }
     for run in [1, 2] {
         let rows = flowload::sink::metrics::read_run(&flowload::sink::metrics::run_path(&out, run))
             .unwrap()

@@ -75,16 +75,21 @@ pub fn seen(
         },
     )
     .unwrap()
-    .map(|b| {
-        let b = b.unwrap();
-        (
-            b.epoch,
-            b.index,
-            b.labels().to_vec(),
-            b.images().iter().map(|v| v.to_bits()).collect(),
-        )
-    })
+    .map(seen_batch)
     .collect()
+}
+
+/// One loader item as [`Seen`] records it (panicking on an error).
+pub fn seen_batch(
+    b: flowload::Result<flowload::ops::batch::Batch>,
+) -> (u32, usize, Vec<i64>, Vec<u32>) {
+    let b = b.unwrap();
+    (
+        b.epoch,
+        b.index,
+        b.labels().to_vec(),
+        b.images().iter().map(|v| v.to_bits()).collect(),
+    )
 }
 
 /// A whole Parquet file as one record batch.
