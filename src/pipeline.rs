@@ -28,6 +28,13 @@ use crate::ops::stats::{ChannelStatsOp, ChannelSums, Stats};
 use crate::ops::wire::{Deliver, Handoff, ToWire, WireFormat};
 use crate::source::Records;
 
+/// In a cluster each worker may run `CLUSTER_SLACK × prefetch` batches ahead of the trainer,
+/// not `prefetch` as in one process: a worker learns that the trainer took a batch from progress
+/// messages that cross the network, and with too small a window it waits for them. Measured on
+/// PNG-in-Parquet Fashion-MNIST, 2 processes × 1 worker: 196k images/s with a window of 2 per
+/// worker, 230k with 8; one process with 2 workers, 250k.
+const CLUSTER_SLACK: usize = 4;
+
 /// Records per plan in the statistics pass: big enough that per-batch overhead vanishes, small
 /// enough that two or three workers each get several.
 const STATS_CHUNK: usize = 4096;
@@ -393,8 +400,7 @@ fn run_cluster_epochs(
 ) -> Result<WorkerGuards<()>> {
     let schema = batch::schema(records.shape());
     let threads = config.workers;
-    // Each worker may run `prefetch` batches ahead of the trainer, as in one process.
-    let window = (config.prefetch.max(1) * threads * session.spec.processes) as u64;
+    let window = (config.prefetch.max(1) * CLUSTER_SLACK * threads * session.spec.processes) as u64;
     let handoff = Arc::new(Mutex::new(handoff));
     session.execute(threads, move |worker| {
         batch_priority();
