@@ -197,11 +197,12 @@ pub struct Handoff {
     pub queue: Sender<Result<Batch>>,
     pub wake: Arc<Mutex<Option<SyncActivator>>>,
     pub cancel: Arc<AtomicBool>,
-    /// Bytes counted as received: batches built by workers of other processes.
+    /// Tells which process built a batch (global worker / threads), so that `bytes_received`
+    /// counts the batches of other processes only.
     pub threads_per_process: usize,
 }
 
-/// Extension trait: `wire.deliver(order, epochs, normalizer, schema, handoff)`.
+/// Extension trait: `wire.deliver(order, normalizer, schema, handoff)`.
 pub trait Deliver<'scope> {
     /// Exchanges every batch to worker 0 and puts them into the trainer's queue in run order.
     /// `handoff` is `Some` on worker 0 alone.
