@@ -218,6 +218,15 @@ pub struct RunArgs {
         help_heading = "Cluster"
     )]
     pub connect_timeout: f64,
+    /// Seconds process 0 waits for a batch before it stops and names the process that owes it
+    /// (one that hangs without dying: stopped, frozen host).
+    #[arg(
+        long,
+        default_value_t = 60.0,
+        value_name = "SECS",
+        help_heading = "Cluster"
+    )]
+    pub stall_timeout: f64,
     /// How batches travel to process 0: raw u8 pixels (normalized there) or Arrow IPC f32.
     #[arg(long, value_enum, default_value = "raw", help_heading = "Cluster")]
     pub wire: WireFormat,
@@ -250,10 +259,15 @@ impl RunArgs {
                     .into(),
             ));
         };
-        if !(self.connect_timeout.is_finite() && self.connect_timeout > 0.0) {
-            return Err(Error::Config(
-                "--connect-timeout must be a positive number of seconds".into(),
-            ));
+        for (flag, secs) in [
+            ("--connect-timeout", self.connect_timeout),
+            ("--stall-timeout", self.stall_timeout),
+        ] {
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(Error::Config(format!(
+                    "{flag} must be a positive number of seconds"
+                )));
+            }
         }
         let addresses = read_hostfile(hostfile, self.processes)?;
         ClusterSpec::new(
@@ -262,7 +276,7 @@ impl RunArgs {
             addresses,
             Duration::from_secs_f64(self.connect_timeout),
         )
-        .map(Some)
+        .map(|spec| Some(spec.with_stall_timeout(Duration::from_secs_f64(self.stall_timeout))))
     }
 
     /// The effective pipeline: the file (or the defaults), then every flag given on top.

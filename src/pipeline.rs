@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use timely::communication::WorkerGuards;
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::capture::{Capture, Extract};
@@ -488,8 +488,24 @@ impl Iterator for Loader {
                 spec,
                 ..
             } => {
-                let received = queue.as_ref().map(|q| q.recv());
+                let received = queue.as_ref().map(|q| q.recv_timeout(spec.stall_timeout));
                 match received {
+                    Some(Err(RecvTimeoutError::Timeout)) => {
+                        // Dying processes close their sockets and are noticed at once; one
+                        // that hangs is noticed here, by the batch it owes.
+                        *queue = None;
+                        self.next = self.total;
+                        let threads = guards.as_ref().map_or(1, |g| g.guards().len().max(1));
+                        // The workers wait on the hung process: joining them would hang too.
+                        std::mem::forget(guards.take());
+                        let peers = threads * spec.processes;
+                        let owner = owner(index, peers) / threads;
+                        Some(Err(Error::Cluster(format!(
+                            "no batch for {} s: epoch {epoch} batch {index} is {}'s to build, and it sent nothing (is it stopped or hung?)",
+                            spec.stall_timeout.as_secs_f64(),
+                            spec.name(owner)
+                        ))))
+                    }
                     Some(Ok(batch)) => {
                         if let Some(w) = wake.lock().expect("wake lock").as_ref() {
                             // The deliver operator may be holding a batch for the freed slot.

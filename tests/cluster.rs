@@ -235,9 +235,16 @@ fn cluster_local_trains_to_the_losses_of_one_process() {
     }
 }
 
-/// Kills process `victim` during the second run; the survivor must stop within 10 s, name the
+/// Loses process `victim` during the second run; the survivor must stop within 10 s, name the
 /// lost process, and leave the first run's results whole.
-fn kill_mid_run(victim: usize) {
+/// How a process is lost: killed (its sockets close), or stopped (it hangs, sockets open).
+#[derive(Clone, Copy, PartialEq)]
+enum Loss {
+    Kill,
+    Stop,
+}
+
+fn lose_mid_run(victim: usize, how: Loss) {
     let dir = tempfile::tempdir().unwrap();
     let hosts = hostfile(dir.path(), &free_ports(2).unwrap());
     let out = dir.path().join("out");
@@ -264,6 +271,8 @@ fn kill_mid_run(victim: usize) {
             hosts.clone(),
             "--process-id".into(),
             id.into(),
+            "--stall-timeout".into(),
+            "2".into(),
         ]
     };
     let a0 = args("0");
@@ -280,9 +289,21 @@ fn kill_mid_run(victim: usize) {
         }
     }
     let (mut dead, survivor) = if victim == 0 { (p0, p1) } else { (p1, p0) };
-    dead.kill().unwrap();
-    dead.wait().unwrap();
+    if how == Loss::Stop {
+        let stop = Command::new("kill")
+            .args(["-STOP", &dead.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(stop.success());
+    } else {
+        dead.kill().unwrap();
+        dead.wait().unwrap();
+    }
     let (status, err, took) = finish(survivor, Duration::from_secs(30));
+    if how == Loss::Stop {
+        dead.kill().unwrap(); // SIGKILL ends a stopped process too
+        dead.wait().unwrap();
+    }
     assert!(!status.success(), "{err}");
     assert!(
         took < Duration::from_secs(10),
@@ -300,12 +321,17 @@ fn kill_mid_run(victim: usize) {
 
 #[test]
 fn a_killed_decode_process_stops_the_trainer_in_bounded_time() {
-    kill_mid_run(1);
+    lose_mid_run(1, Loss::Kill);
 }
 
 #[test]
 fn a_killed_trainer_stops_the_decode_process_in_bounded_time() {
-    kill_mid_run(0);
+    lose_mid_run(0, Loss::Kill);
+}
+
+#[test]
+fn a_hung_decode_process_is_named_after_the_stall_timeout() {
+    lose_mid_run(1, Loss::Stop);
 }
 
 fn run_alone(args: &[&str]) -> (std::process::ExitStatus, String, Duration) {

@@ -28,7 +28,12 @@ pub struct ClusterSpec {
     pub addresses: Vec<String>,
     /// How long to wait for the other processes to connect (and to retry connecting to them).
     pub connect_timeout: Duration,
+    /// How long process 0 waits for the next batch before it names the process that owes it.
+    pub stall_timeout: Duration,
 }
+
+/// The default of `--stall-timeout`: far above any batch's decode time, far below forever.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl ClusterSpec {
     pub fn new(
@@ -59,7 +64,15 @@ impl ClusterSpec {
             process,
             addresses: addresses[..processes].to_vec(),
             connect_timeout,
+            stall_timeout: STALL_TIMEOUT,
         })
+    }
+
+    pub fn with_stall_timeout(self, stall_timeout: Duration) -> Self {
+        ClusterSpec {
+            stall_timeout,
+            ..self
+        }
     }
 
     /// `process 1 (10.0.0.2:2101)`: how errors name a process.
