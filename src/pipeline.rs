@@ -246,15 +246,14 @@ enum Mode {
         cancel: Arc<AtomicBool>,
         guards: Option<WorkerGuards<()>>,
         spec: ClusterSpec,
+        /// Decode threads per process: with `spec`, which process owes a batch.
+        threads: usize,
     },
 }
 
 impl Loader {
     pub fn new(records: Records, normalizer: Normalizer, config: LoaderConfig) -> Result<Loader> {
-        records.check_not_empty()?;
-        if config.order.batch_size == 0 {
-            return Err(Error::Config("batch size must be at least 1".into()));
-        }
+        check_config(&records, &config)?;
         let per_epoch = config.order.batches_per_epoch();
         let total = per_epoch * config.epochs as usize;
         let schema = batch::schema(records.shape());
@@ -334,11 +333,9 @@ impl Loader {
             cancel: cancel.clone(),
             threads_per_process: config.workers,
         };
-        let spec = session.spec.clone();
-        let (per_epoch, total) = (
-            config.order.batches_per_epoch(),
-            config.order.batches_per_epoch() * config.epochs as usize,
-        );
+        let (spec, threads) = (session.spec.clone(), config.workers);
+        let per_epoch = config.order.batches_per_epoch();
+        let total = per_epoch * config.epochs as usize;
         let guards = run_cluster_epochs(records, normalizer, config, session, Some(handoff))?;
         Ok(Loader {
             mode: Mode::Cluster {
@@ -347,6 +344,7 @@ impl Loader {
                 cancel,
                 guards: Some(guards),
                 spec,
+                threads,
             },
             per_epoch,
             total,
@@ -376,11 +374,18 @@ pub fn serve(
     Ok(())
 }
 
-fn check_cluster_config(records: &Records, config: &LoaderConfig) -> Result<()> {
+/// What every loader needs: records, and batches of at least one.
+fn check_config(records: &Records, config: &LoaderConfig) -> Result<()> {
     records.check_not_empty()?;
     if config.order.batch_size == 0 {
         return Err(Error::Config("batch size must be at least 1".into()));
     }
+    Ok(())
+}
+
+/// [`check_config`], and a cluster's workers are decode threads: at least one per process.
+fn check_cluster_config(records: &Records, config: &LoaderConfig) -> Result<()> {
+    check_config(records, config)?;
     if config.workers == 0 {
         return Err(Error::Config(
             "in a cluster, --workers counts the decode threads of each process: at least 1".into(),
@@ -486,6 +491,7 @@ impl Iterator for Loader {
                 wake,
                 guards,
                 spec,
+                threads,
                 ..
             } => {
                 let received = queue.as_ref().map(|q| q.recv_timeout(spec.stall_timeout));
@@ -495,11 +501,9 @@ impl Iterator for Loader {
                         // that hangs is noticed here, by the batch it owes.
                         *queue = None;
                         self.next = self.total;
-                        let threads = guards.as_ref().map_or(1, |g| g.guards().len().max(1));
                         // The workers wait on the hung process: joining them would hang too.
                         std::mem::forget(guards.take());
-                        let peers = threads * spec.processes;
-                        let owner = owner(index, peers) / threads;
+                        let owner = owner(index, *threads * spec.processes) / *threads;
                         Some(Err(Error::Cluster(format!(
                             "no batch for {} s: epoch {epoch} batch {index} is {}'s to build, and it sent nothing (is it stopped or hung?)",
                             spec.stall_timeout.as_secs_f64(),

@@ -255,18 +255,14 @@ pub fn run_sweep(
             },
             None => {
                 let mut writer = MetricsWriter::try_new(&path, params, &config_json)?;
-                let on_epoch = |row: &EpochMetrics| writer.write(std::slice::from_ref(row));
-                let report = match cluster.as_mut() {
-                    Some(c) => run_one_in(
-                        pipeline,
-                        &data,
-                        params,
-                        given_stats.as_ref(),
-                        Some((c, options.wire)),
-                        on_epoch,
-                    )?,
-                    None => run_one(pipeline, &data, params, given_stats.as_ref(), on_epoch)?,
-                };
+                let report = run_one_in(
+                    pipeline,
+                    &data,
+                    params,
+                    given_stats.as_ref(),
+                    cluster.as_mut().map(|c| (c, options.wire)),
+                    |row| writer.write(std::slice::from_ref(row)),
+                )?;
                 writer.close()?;
                 all_skipped.extend(report.skipped.iter().map(|s| (params.run, s.clone())));
                 if pipeline.on_bad_record == crate::ops::decode::OnBadRecord::Skip {
