@@ -186,6 +186,9 @@ pub struct RunArgs {
     /// Batches queued ahead per worker (PyTorch's prefetch_factor).
     #[arg(long)]
     pub prefetch: Option<usize>,
+    /// Threads libtorch uses inside each training step (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub torch_threads: Option<usize>,
     /// Precomputed statistics, as written by `flowload stats --json`.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
@@ -306,6 +309,9 @@ impl RunArgs {
         set!(p.seed, self.seed);
         set!(p.prefetch, self.prefetch);
         set!(p.sink, self.sink);
+        if self.torch_threads.is_some() {
+            p.torch_threads = self.torch_threads;
+        }
         if self.stats.is_some() {
             p.stats = self.stats.clone();
         }

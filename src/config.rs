@@ -42,6 +42,10 @@ pub struct Pipeline {
     pub prefetch: usize,
     /// Precomputed statistics (`flowload stats --json` output) instead of the statistics pass.
     pub stats: Option<PathBuf>,
+    /// Threads libtorch uses inside each training step (`torch.set_num_threads`). Default:
+    /// libtorch's own, one per core. Fewer leaves cores to the decode workers; its OpenMP
+    /// threads spin while they wait for each other, so more threads than free cores is slow.
+    pub torch_threads: Option<usize>,
     /// `train` trains the seed's network; `null` pulls and touches batches only. Default `train`.
     pub sink: SinkKind,
     /// Output directory. Default `results/<name>`.
@@ -91,6 +95,7 @@ impl Default for Pipeline {
             drop_last: false,
             prefetch: 2,
             stats: None,
+            torch_threads: None,
             sink: SinkKind::Train,
             out: None,
             grid: Grid::default(),
@@ -190,6 +195,9 @@ impl Pipeline {
         if self.grid.lr.iter().any(|&lr| !(lr > 0.0 && lr.is_finite())) {
             return bad("grid.lr: learning rates must be positive and finite");
         }
+        if self.torch_threads == Some(0) {
+            return bad("torch_threads must be at least 1 (leave it out for libtorch's default)");
+        }
         if self.grid.batch_size.contains(&0) {
             return bad("grid.batch_size: a batch size of 0 is invalid");
         }
@@ -246,6 +254,7 @@ impl Pipeline {
             self.drop_last,
             &self.stats,
             self.sink,
+            self.torch_threads,
         ) == (
             &other.data,
             other.epochs,
@@ -254,6 +263,7 @@ impl Pipeline {
             other.drop_last,
             &other.stats,
             other.sink,
+            other.torch_threads,
         )
     }
 }
@@ -292,5 +302,19 @@ mod tests {
         assert_eq!(runs.len(), 4);
         assert_eq!((runs[1].workers, runs[1].normalize), (0, true));
         assert_eq!(runs[3].run, 4);
+    }
+
+    #[test]
+    fn torch_threads_must_be_positive_and_a_different_count_is_another_run() {
+        let p: Pipeline = toml::from_str("data = \"d\"\ntorch_threads = 0").unwrap();
+        let e = p.validate().unwrap_err().to_string();
+        assert!(e.contains("torch_threads must be at least 1"), "{e}");
+        let one: Pipeline = toml::from_str("data = \"d\"\ntorch_threads = 1").unwrap();
+        one.validate().unwrap();
+        // Intra-op threads split reductions differently, so resume must not mix them.
+        assert!(!one.same_runs_as(&Pipeline {
+            torch_threads: None,
+            ..one.clone()
+        }));
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
@@ -494,9 +495,18 @@ impl Iterator for Loader {
                 threads,
                 ..
             } => {
-                let received = queue.as_ref().map(|q| q.recv_timeout(spec.stall_timeout));
+                let received = queue.as_ref().map(|q| receive(q, spec));
                 match received {
-                    Some(Err(RecvTimeoutError::Timeout)) => {
+                    Some(Err(Received::Lost(lost))) => {
+                        // A broken connection ends the run now: the batches still queued could
+                        // only be trained on for nothing, and they can take long on a busy host.
+                        *queue = None;
+                        self.next = self.total;
+                        // Workers may wait on the lost process: joining them could hang.
+                        std::mem::forget(guards.take());
+                        Some(Err(lost))
+                    }
+                    Some(Err(Received::Stalled)) => {
                         // Dying processes close their sockets and are noticed at once; one
                         // that hangs is noticed here, by the batch it owes.
                         *queue = None;
@@ -532,6 +542,39 @@ impl Iterator for Loader {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Why [`receive`] has no batch.
+enum Received {
+    Stalled,
+    Lost(Error),
+    Disconnected,
+}
+
+/// How often the trainer, waiting for a batch, looks for a lost process.
+const LOST_POLL: Duration = Duration::from_millis(50);
+
+/// The next batch of a cluster run, unless a process was lost (checked before each batch and
+/// every [`LOST_POLL`] while waiting) or none came for the stall timeout.
+fn receive(
+    queue: &Receiver<Result<Batch>>,
+    spec: &ClusterSpec,
+) -> std::result::Result<Result<Batch>, Received> {
+    let deadline = Instant::now() + spec.stall_timeout;
+    loop {
+        if let Some(lost) = cluster::failure(spec) {
+            return Err(Received::Lost(lost));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Received::Stalled);
+        }
+        match queue.recv_timeout(left.min(LOST_POLL)) {
+            Ok(batch) => return Ok(batch),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err(Received::Disconnected),
         }
     }
 }

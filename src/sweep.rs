@@ -214,6 +214,9 @@ pub fn run_sweep(
         .map(|d| Ok((d.clone(), device_name(parse_device(d)?))))
         .collect::<Result<Vec<_>>>()?;
     let prepared = prepare(pipeline, &options)?;
+    if let Some(n) = pipeline.torch_threads {
+        tch::set_num_threads(n as i32);
+    }
     let mut cluster = match &options.cluster {
         Some(spec) => Some(Cluster::bind(
             spec.clone(),
