@@ -495,39 +495,28 @@ impl Iterator for Loader {
                 threads,
                 ..
             } => {
-                let received = queue.as_ref().map(|q| receive(q, spec));
-                match received {
-                    Some(Err(Received::Lost(lost))) => {
-                        // A broken connection ends the run now: the batches still queued could
-                        // only be trained on for nothing, and they can take long on a busy host.
-                        *queue = None;
-                        self.next = self.total;
-                        // Workers may wait on the lost process: joining them could hang.
-                        std::mem::forget(guards.take());
-                        Some(Err(lost))
-                    }
-                    Some(Err(Received::Stalled)) => {
-                        // Dying processes close their sockets and are noticed at once; one
-                        // that hangs is noticed here, by the batch it owes.
-                        *queue = None;
-                        self.next = self.total;
-                        // The workers wait on the hung process: joining them would hang too.
-                        std::mem::forget(guards.take());
-                        let owner = owner(index, *threads * spec.processes) / *threads;
-                        Some(Err(Error::Cluster(format!(
-                            "no batch for {} s: epoch {epoch} batch {index} is {}'s to build, and it sent nothing (is it stopped or hung?)",
-                            spec.stall_timeout.as_secs_f64(),
-                            spec.name(owner)
-                        ))))
-                    }
+                let abandoned = match queue.as_ref().map(|q| receive(q, spec)) {
                     Some(Ok(batch)) => {
                         if let Some(w) = wake.lock().expect("wake lock").as_ref() {
                             // The deliver operator may be holding a batch for the freed slot.
                             let _ = w.activate();
                         }
-                        Some(batch)
+                        return Some(batch);
                     }
-                    _ => {
+                    // A broken connection ends the run now: the batches still queued could only
+                    // be trained on for nothing, and they can take long on a busy host.
+                    Some(Err(Received::Lost(lost))) => lost,
+                    // Dying processes close their sockets and are noticed above; one that hangs
+                    // is noticed here, by the batch it owes.
+                    Some(Err(Received::Stalled)) => {
+                        let owner = owner(index, *threads * spec.processes) / *threads;
+                        Error::Cluster(format!(
+                            "no batch for {} s: epoch {epoch} batch {index} is {}'s to build, and it sent nothing (is it stopped or hung?)",
+                            spec.stall_timeout.as_secs_f64(),
+                            spec.name(owner)
+                        ))
+                    }
+                    Some(Err(Received::Disconnected)) | None => {
                         *queue = None;
                         self.next = self.total;
                         let results = match guards.take().map(|g| join_cluster(g, spec)) {
@@ -535,12 +524,17 @@ impl Iterator for Loader {
                             Some(Ok(results)) => results,
                             None => Vec::new(),
                         };
-                        Some(Err(stopped_early(
+                        return Some(Err(stopped_early(
                             format!("the cluster stopped before epoch {epoch} batch {index}"),
                             results,
-                        )))
+                        )));
                     }
-                }
+                };
+                *queue = None;
+                self.next = self.total;
+                // The workers may wait on the lost or hung process: joining them could hang too.
+                std::mem::forget(guards.take());
+                Some(Err(abandoned))
             }
         }
     }
