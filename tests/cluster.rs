@@ -349,6 +349,24 @@ fn a_hung_decode_process_is_named_after_the_stall_timeout() {
     lose_mid_run(1, Loss::Stop);
 }
 
+/// `run` of one epoch on [`DATA`] as one of two processes of one worker each, into `out`.
+fn one_epoch_of_two(out: &Path) -> Vec<&str> {
+    let out = out.to_str().unwrap();
+    vec![
+        "run",
+        "--data",
+        DATA,
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        out,
+        "--processes",
+        "2",
+    ]
+}
+
 fn run_alone(args: &[&str]) -> (std::process::ExitStatus, String, Duration) {
     let (child, _) = spawn(args);
     finish(child, Duration::from_secs(60))
@@ -360,25 +378,16 @@ fn a_process_that_never_connects_is_named_in_bounded_time() {
     let hosts = hostfile(dir.path(), &free_ports(2).unwrap());
     let out = dir.path().join("out");
     let alone = |id: &str| {
-        run_alone(&[
-            "run",
-            "--data",
-            DATA,
-            "--epochs",
-            "1",
-            "--workers",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-            "--processes",
-            "2",
+        let mut a = one_epoch_of_two(&out);
+        a.extend([
             "--process-id",
             id,
             "--hostfile",
             &hosts,
             "--connect-timeout",
             "1",
-        ])
+        ]);
+        run_alone(&a)
     };
     let (status, err, took) = alone("0");
     assert!(!status.success());
@@ -403,23 +412,10 @@ fn port_in_use_bad_hostfile_and_other_config_get_clear_messages() {
     ports.insert(0, taken.local_addr().unwrap().port());
     let hosts = hostfile(dir.path(), &ports);
     let out = dir.path().join("out");
-    let base = [
-        "run",
-        "--data",
-        DATA,
-        "--epochs",
-        "1",
-        "--workers",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-        "--processes",
-        "2",
-        "--connect-timeout",
-        "5",
-    ];
+    let mut base = one_epoch_of_two(&out);
+    base.extend(["--connect-timeout", "5"]);
     let with = |extra: &[&str]| {
-        let mut a: Vec<&str> = base.to_vec();
+        let mut a = base.clone();
         a.extend(extra);
         common::flowload(&a)
     };
@@ -448,7 +444,7 @@ fn port_in_use_bad_hostfile_and_other_config_get_clear_messages() {
     // Two processes started with different seeds refuse each other.
     drop(taken);
     let hosts = hostfile(dir.path(), &free_ports(2).unwrap());
-    let mut a0: Vec<&str> = base.to_vec();
+    let mut a0 = base.clone();
     a0.extend(["--process-id", "0", "--hostfile", &hosts]);
     let mut a1 = a0.clone();
     let id = a1.len() - 3;
