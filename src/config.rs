@@ -1,4 +1,4 @@
-//! Pipeline configuration: documented defaults, `pipelines/*.toml` as diffs from them, CLI overrides.
+//! A sweep's configuration: documented defaults, `pipelines/*.toml` as diffs from them, CLI overrides.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,7 @@ use crate::source::EncodedOptions;
 /// Unknown keys are rejected with their name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Pipeline {
+pub struct SweepConfig {
     /// Name of the sweep; results go to `results/<name>/`. Default: the file's stem.
     pub name: String,
     /// The training data (and its test split when it has one): a directory of IDX files, Parquet
@@ -78,9 +78,9 @@ pub enum SinkKind {
     Null,
 }
 
-impl Default for Pipeline {
+impl Default for SweepConfig {
     fn default() -> Self {
-        Pipeline {
+        SweepConfig {
             name: "default".into(),
             data: String::new(),
             test_data: None,
@@ -135,14 +135,30 @@ fn one() -> u32 {
     1
 }
 
-impl Pipeline {
+/// What a run file without the `flowload.run` metadata reads as, before its columns are read.
+impl Default for RunParams {
+    fn default() -> Self {
+        RunParams {
+            run: 0,
+            lr: f64::NAN,
+            batch_size: 0,
+            workers: 0,
+            device: "?".into(),
+            normalize: false,
+            seed: 0,
+            processes: 1,
+        }
+    }
+}
+
+impl SweepConfig {
     /// Reads a pipeline file; the name defaults to the file's stem.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut p: Pipeline = toml::from_str(&text)
+        let mut p: SweepConfig = toml::from_str(&text)
             .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
         if let Some(stem) = path.file_stem()
-            && p.name == Pipeline::default().name
+            && p.name == SweepConfig::default().name
         {
             p.name = stem.to_string_lossy().into_owned();
         }
@@ -243,28 +259,26 @@ impl Pipeline {
         runs
     }
 
-    /// Whether a run made under `other` is the same run as under `self`: everything that
-    /// changes a run's numbers agrees (the grid point itself is compared separately).
-    pub fn same_runs_as(&self, other: &Pipeline) -> bool {
-        (
-            &self.data,
-            self.epochs,
-            self.seed,
-            self.shuffle,
-            self.drop_last,
-            &self.stats,
-            self.sink,
-            self.torch_threads,
-        ) == (
-            &other.data,
-            other.epochs,
-            other.seed,
-            other.shuffle,
-            other.drop_last,
-            &other.stats,
-            other.sink,
-            other.torch_threads,
-        )
+    /// Whether a run made under `other` is the same run as under `self`: the effective
+    /// configs agree on every key but those in [`SweepConfig::NOT_IN_RESULTS`] (the grid
+    /// point itself is compared separately). A key added later counts, unless it is listed.
+    pub fn same_runs_as(&self, other: &SweepConfig) -> bool {
+        self.run_identity() == other.run_identity()
+    }
+
+    /// Keys that never change a run's numbers: where results go and what the sweep is called,
+    /// how far the loader reads ahead, and the grid, whose point each run records itself.
+    pub const NOT_IN_RESULTS: [&'static str; 4] = ["name", "out", "prefetch", "grid"];
+
+    /// The effective config as JSON, less the keys that do not change a run's numbers.
+    fn run_identity(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("the config serializes");
+        if let Some(map) = v.as_object_mut() {
+            for key in Self::NOT_IN_RESULTS {
+                map.remove(key);
+            }
+        }
+        v
     }
 }
 
@@ -274,11 +288,11 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let e = toml::from_str::<Pipeline>("epochz = 3")
+        let e = toml::from_str::<SweepConfig>("epochz = 3")
             .unwrap_err()
             .to_string();
         assert!(e.contains("epochz"), "{e}");
-        let e = toml::from_str::<Pipeline>("[grid]\nworker = [1]")
+        let e = toml::from_str::<SweepConfig>("[grid]\nworker = [1]")
             .unwrap_err()
             .to_string();
         assert!(e.contains("worker"), "{e}");
@@ -286,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_file_is_a_diff_from_the_defaults() {
-        let p: Pipeline = toml::from_str("epochs = 3\n[grid]\nworkers = [0, 2]").unwrap();
+        let p: SweepConfig = toml::from_str("epochs = 3\n[grid]\nworkers = [0, 2]").unwrap();
         assert_eq!(p.epochs, 3);
         assert_eq!(p.grid.workers, vec![0, 2]);
         assert_eq!(p.grid.batch_size, vec![1000]);
@@ -295,7 +309,7 @@ mod tests {
 
     #[test]
     fn grid_is_the_cartesian_product() {
-        let mut p = Pipeline::default();
+        let mut p = SweepConfig::default();
         p.grid.workers = vec![0, 1];
         p.grid.normalize = vec![false, true];
         let runs = p.runs();
@@ -306,15 +320,71 @@ mod tests {
 
     #[test]
     fn torch_threads_must_be_positive_and_a_different_count_is_another_run() {
-        let p: Pipeline = toml::from_str("data = \"d\"\ntorch_threads = 0").unwrap();
+        let p: SweepConfig = toml::from_str("data = \"d\"\ntorch_threads = 0").unwrap();
         let e = p.validate().unwrap_err().to_string();
         assert!(e.contains("torch_threads must be at least 1"), "{e}");
-        let one: Pipeline = toml::from_str("data = \"d\"\ntorch_threads = 1").unwrap();
+        let one: SweepConfig = toml::from_str("data = \"d\"\ntorch_threads = 1").unwrap();
         one.validate().unwrap();
         // Intra-op threads split reductions differently, so resume must not mix them.
-        assert!(!one.same_runs_as(&Pipeline {
+        assert!(!one.same_runs_as(&SweepConfig {
             torch_threads: None,
             ..one.clone()
         }));
+    }
+
+    /// Every key of the config, with a value other than the default's.
+    fn changed(key: &str) -> SweepConfig {
+        let mut p = SweepConfig {
+            data: "d".into(),
+            ..SweepConfig::default()
+        };
+        match key {
+            "name" => p.name = "other".into(),
+            "data" => p.data = "elsewhere".into(),
+            "test_data" => p.test_data = Some("t".into()),
+            "resize" => p.resize = Some("24x24".into()),
+            "image_column" => p.image_column = Some("img".into()),
+            "label_column" => p.label_column = Some("y".into()),
+            "classes" => p.classes = Some(5),
+            "on_bad_record" => p.on_bad_record = OnBadRecord::Skip,
+            "epochs" => p.epochs = 2,
+            "seed" => p.seed = 1,
+            "shuffle" => p.shuffle = false,
+            "drop_last" => p.drop_last = true,
+            "prefetch" => p.prefetch = 8,
+            "stats" => p.stats = Some("s.json".into()),
+            "torch_threads" => p.torch_threads = Some(1),
+            "sink" => p.sink = SinkKind::Null,
+            "out" => p.out = Some("elsewhere".into()),
+            "grid" => p.grid.workers = vec![0, 1, 2],
+            other => panic!("the test does not know the key '{other}': add it here"),
+        }
+        p
+    }
+
+    #[test]
+    fn resume_compares_every_key_that_changes_the_numbers() {
+        let base = changed("name");
+        let base = SweepConfig {
+            name: SweepConfig::default().name,
+            ..base
+        };
+        let keys = serde_json::to_value(&base).unwrap();
+        let keys: Vec<&String> = keys.as_object().unwrap().keys().collect();
+        assert!(keys.len() >= 18, "{keys:?}");
+        for key in keys {
+            let other = changed(key);
+            assert_ne!(
+                serde_json::to_value(&other).unwrap()[key.as_str()],
+                serde_json::to_value(&base).unwrap()[key.as_str()],
+                "{key}: the test must change it"
+            );
+            let same = base.same_runs_as(&other);
+            if SweepConfig::NOT_IN_RESULTS.contains(&key.as_str()) {
+                assert!(same, "{key} does not change a run's numbers");
+            } else {
+                assert!(!same, "{key} changes a run's numbers: --resume must rerun");
+            }
+        }
     }
 }

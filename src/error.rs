@@ -1,30 +1,147 @@
-//! The library's error type: every failure names the file (or source) and the record.
+//! The library's error type: every failure names the file (or source), the record, the setting
+//! or the process. Errors stay typed through the dataflow; the ones that cross processes
+//! ([`BadRecord`], [`ClusterError`]) are `Clone + Serialize`.
 
 use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a record lives: the one way flowload names a record, in errors and `skipped.parquet`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordId {
+    /// The Parquet shard or the image file.
+    pub file: String,
+    /// The record's row within `file`: its row in the Parquet shard (0-based), or 0 for an image
+    /// file, which holds one record.
+    pub row: u64,
+}
+
+impl std::fmt::Display for RecordId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: row {}", self.file, self.row)
+    }
+}
+
+/// A record that cannot be used, and why: the error under `--on-bad-record fail`, an entry of
+/// the skip list under `skip`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{record}: {reason}")]
+pub struct BadRecord {
+    pub record: RecordId,
+    /// What is wrong with it, for a person: "not a PNG or JPEG image", "null label", …
+    pub reason: String,
+}
+
+/// A process of a cluster, as errors name it: `process 1 (10.0.0.2:2101)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    pub index: usize,
+    /// Its `host:port` from the hostfile.
+    pub address: String,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "process {} ({})", self.index, self.address)
+    }
+}
+
+/// What went wrong between the processes of a cluster, naming the process concerned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// A process's connection broke during a session: it stopped, or its host or the network
+    /// went away. `detail` is what the socket said.
+    #[error("lost {process}: {detail} (the process stopped, or its host or the network went away)")]
+    Lost { process: Peer, detail: String },
+    /// A process owed the trainer a batch and sent nothing for the stall timeout: it is
+    /// stopped (`kill -STOP`) or hung.
+    #[error(
+        "no batch for {seconds} s: epoch {epoch} batch {batch} is {process}'s to build, and it sent nothing (is it stopped or hung?)"
+    )]
+    Stalled {
+        process: Peer,
+        seconds: f64,
+        epoch: u32,
+        batch: usize,
+    },
+    /// A process turned a connection down: another configuration, version, process count or
+    /// session, or a stranger on the port.
+    #[error("{by} refused {whom}: {reason}")]
+    Refused {
+        by: Peer,
+        /// The process (or the address) that was refused.
+        whom: String,
+        reason: String,
+    },
+    /// Processes that did not connect within `--connect-timeout`.
+    #[error(
+        "{} did not connect to {me} within {seconds} s: is it running, with the same hostfile and command?",
+        names(missing)
+    )]
+    ConnectTimeout {
+        missing: Vec<Peer>,
+        me: Peer,
+        seconds: f64,
+    },
+    /// This process could not reach another one in time, or at all.
+    #[error(
+        "cannot connect to {process} within {seconds} s (last error: {last}): is it running, with the same hostfile?"
+    )]
+    Unreachable {
+        process: Peer,
+        seconds: f64,
+        last: String,
+    },
+    /// A process that was there for an earlier session is gone.
+    #[error("{process} {detail}")]
+    Gone { process: Peer, detail: String },
+    /// The network could not be set up here: listening, resolving, accepting, threads.
+    #[error("{process}: {detail}")]
+    Network { process: Peer, detail: String },
+    /// Process 0 announced what this process cannot follow (a run the grid lacks, epochs before
+    /// their statistics).
+    #[error("{0}")]
+    Protocol(String),
+}
+
+fn names(peers: &[Peer]) -> String {
+    peers
+        .iter()
+        .map(Peer::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Errors from loading, validating and streaming data. Bad input is reported here, never by panic.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("{path}: {source}")]
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: no such directory")]
+    /// A data source names a path that does not exist.
+    #[error("{}: no such directory", path.display())]
     MissingDir { path: PathBuf },
-    #[error("{path}: no IDX data found (expected {expected})")]
+    /// A directory holds no IDX files under the expected names.
+    #[error("{}: no IDX data found (expected {expected})", path.display())]
     NoIdxFiles { path: PathBuf, expected: String },
-    #[error("{path}: bad magic number {found:#010x}, expected {expected:#010x} ({what})")]
+    /// An IDX file's magic number is not the one its name promises.
+    #[error("{}: bad magic number {found:#010x}, expected {expected:#010x} ({what})", path.display())]
     BadMagic {
         path: PathBuf,
         found: u32,
         expected: u32,
         what: &'static str,
     },
+    /// An IDX file is shorter than its header says.
     #[error(
-        "{path}: truncated: header says {records} records of {record_bytes} bytes, file holds {got_bytes} bytes after the header; record {first_incomplete} is the first incomplete one"
+        "{}: truncated: header says {records} records of {record_bytes} bytes, file holds {got_bytes} bytes after the header; record {first_incomplete} is the first incomplete one",
+        path.display()
     )]
     Truncated {
         path: PathBuf,
@@ -33,30 +150,32 @@ pub enum Error {
         got_bytes: usize,
         first_incomplete: usize,
     },
-    #[error("{path}: {detail}")]
+    /// An IDX header (or an image folder's first image) is not what a data set needs.
+    #[error("{}: {detail}", path.display())]
     BadHeader { path: PathBuf, detail: String },
-    #[error("{images} holds {n_images} images but {labels} holds {n_labels} labels")]
+    /// An IDX images file and its labels file disagree on the record count.
+    #[error("{} holds {n_images} images but {} holds {n_labels} labels", images.display(), labels.display())]
     CountMismatch {
         images: PathBuf,
         n_images: usize,
         labels: PathBuf,
         n_labels: usize,
     },
-    #[error("{path}: record {record}: label {label} is outside 0..{classes}")]
+    /// An IDX label is not a valid class.
+    #[error("{}: record {record}: label {label} is outside 0..{classes}", path.display())]
     LabelOutOfRange {
         path: PathBuf,
         record: usize,
         label: i64,
         classes: usize,
     },
-    #[error("{file}: row {row}: {reason}")]
-    BadRecord {
-        file: String,
-        row: u64,
-        reason: String,
-    },
+    /// An encoded record could not be decoded (`--on-bad-record fail`).
+    #[error(transparent)]
+    BadRecord(#[from] BadRecord),
+    /// A split has no records (or every record was skipped).
     #[error("{source_name}: the data set is empty")]
     Empty { source_name: String },
+    /// A channel's statistics have zero variance: normalizing would divide by zero.
     #[error(
         "{source_name}: channel {channel} has zero variance (every pixel is {value}); normalization would divide by zero"
     )]
@@ -65,28 +184,56 @@ pub enum Error {
         channel: usize,
         value: f64,
     },
+    /// A data source as written on the command line or in a pipeline cannot be used.
     #[error("invalid source spec '{spec}': {detail}")]
     BadSpec { spec: String, detail: String },
-    #[error("{path}: invalid statistics file: {detail}")]
+    /// A `--stats` file cannot be used.
+    #[error("{}: invalid statistics file: {detail}", path.display())]
     BadStats { path: PathBuf, detail: String },
-    #[error("{0}")]
-    Other(String),
+    /// A setting no run could use; the message names the setting.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The dataflow itself failed: a worker panicked or stopped early.
     #[error("dataflow: {0}")]
     Dataflow(String),
+    /// A `--device` that is not there or not understood.
     #[error("{0}")]
     Device(String),
+    /// libtorch refused an operation.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
-    #[error("{path}: parquet: {detail}")]
-    Parquet { path: PathBuf, detail: String },
-    #[error("{path}: {detail}")]
+    /// The Parquet library failed on a file (reading its footer, writing it).
+    #[error("{}: parquet: {source}", path.display())]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Reading rows of a Parquet file failed; `what` says which (`row group 3`).
+    #[error("{}: parquet: {what}: {source}", path.display())]
+    ParquetRead {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// A Parquet file does not have the layout flowload needs (columns, types, row counts).
+    #[error("{}: parquet: {detail}", path.display())]
+    ParquetLayout { path: PathBuf, detail: String },
+    /// A results file the report cannot use.
+    #[error("{}: {detail}", path.display())]
     Report { path: PathBuf, detail: String },
-    #[error("{path}: {detail}")]
+    /// A hostfile line that is not `host:port`, or too few lines.
+    #[error("{}: {detail}", path.display())]
     Hostfile { path: PathBuf, detail: String },
+    /// A batch built on another process of the cluster failed there for a reason other than a
+    /// bad record (which arrives as [`Error::BadRecord`]); `message` names the file.
+    #[error("{message} (reported by global worker {worker})")]
+    Remote { worker: usize, message: String },
+    /// A cluster failure, naming the process.
     #[error("cluster: {0}")]
-    Cluster(String),
+    Cluster(#[from] ClusterError),
+    /// Arrow refused to build or convert an array.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 }
@@ -96,6 +243,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn parquet(path: impl Into<PathBuf>, source: parquet::errors::ParquetError) -> Self {
+        Error::Parquet {
             path: path.into(),
             source,
         }

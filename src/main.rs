@@ -1,12 +1,14 @@
 //! The `flowload` binary: parse arguments, run, map errors to an exit code.
 
+mod cli;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use flowload::cli::{Cli, ClusterLocalArgs, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
-use flowload::cluster;
-use flowload::pipeline::compute_stats_with;
+use cli::{Cli, ClusterLocalArgs, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
+use flowload::cluster::Role;
+use flowload::loader::compute_stats;
 use flowload::report;
 use flowload::sweep::{SweepOptions, format_table, run_sweep, serve_sweep};
 
@@ -36,7 +38,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("flowload: error: {e:#}");
+            eprintln!("flowload: error: {}", message(&e));
             ExitCode::FAILURE
         }
     }
@@ -68,7 +70,7 @@ fn cluster_local(args: ClusterLocalArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     // Every process notices a lost peer within its own bounds; this only stops stragglers.
     let grace = std::time::Duration::from_secs(30);
-    match cluster::local::run_local(&exe, args.processes, &args.command, grace)? {
+    match cli::cluster_local::run_local(&exe, args.processes, &args.command, grace)? {
         0 => Ok(()),
         code => Err(ChildFailed(code.clamp(1, 255) as u8).into()),
     }
@@ -77,26 +79,21 @@ fn cluster_local(args: ClusterLocalArgs) -> anyhow::Result<()> {
 fn stats(args: StatsArgs) -> anyhow::Result<()> {
     let (data, on_bad_record) = args.source_args.open(&args.source)?;
     let started = Instant::now();
-    let (stats, skipped) = compute_stats_with(&data.train, args.workers, on_bad_record)?;
+    let (stats, skipped) = compute_stats(&data.train, args.workers, on_bad_record)?;
     let seconds = started.elapsed().as_secs_f64();
     stats.check_variance(data.train.origin())?;
     for s in &skipped {
-        eprintln!(
-            "flowload: skipped {}: row {}: {}",
-            s.source, s.row, s.reason
-        );
+        eprintln!("flowload: skipped {s}");
     }
     if args.json {
         println!("{}", serde_json::to_string(&stats)?);
         return Ok(());
     }
     println!(
-        "{}: {} training images, {}x{}x{} (CxHxW)",
+        "{}: {} training images, {} (CxHxW)",
         data.train.origin(),
         stats.images,
-        stats.channels,
-        stats.height,
-        stats.width
+        stats.shape()
     );
     for (c, (m, s)) in stats.mean.iter().zip(&stats.std).enumerate() {
         println!("channel {c}: mean {m:.6}  std {s:.6}");
@@ -124,25 +121,29 @@ fn stats(args: StatsArgs) -> anyhow::Result<()> {
 fn sweep(args: RunArgs) -> anyhow::Result<()> {
     let pipeline = args.pipeline()?;
     let out = pipeline.out_dir();
+    let trainer = match args.cluster()?.map(|spec| spec.role()) {
+        None => None,
+        Some(Role::Trainer(process)) => Some(process),
+        Some(Role::Follower(process)) => {
+            let (spec, started) = (process.spec().clone(), Instant::now());
+            serve_sweep(&pipeline, &process, args.wire, |params, total| {
+                eprintln!(
+                    "process {}/{}: built run {}/{} ({:.1} s so far)",
+                    spec.process,
+                    spec.processes,
+                    params.run,
+                    total,
+                    started.elapsed().as_secs_f64()
+                )
+            })?;
+            return Ok(());
+        }
+    };
     let options = SweepOptions {
         resume: args.resume,
-        cluster: args.cluster()?,
+        cluster: trainer,
         wire: args.wire,
     };
-    if let Some(spec) = options.cluster.clone().filter(|c| c.process != 0) {
-        let started = Instant::now();
-        serve_sweep(&pipeline, options, |params, total| {
-            eprintln!(
-                "process {}/{}: built run {}/{} ({:.1} s so far)",
-                spec.process,
-                spec.processes,
-                params.run,
-                total,
-                started.elapsed().as_secs_f64()
-            )
-        })?;
-        return Ok(());
-    }
     let sweep = run_sweep(&pipeline, options, |report, total| {
         println!("{}", report.summary_line(total))
     })?;
@@ -198,6 +199,22 @@ fn print_report(dir: &std::path::Path, out: &std::path::Path) -> anyhow::Result<
         println!("  wrote {}", f.display());
     }
     Ok(())
+}
+
+/// The error and its causes, each once: a cause whose text the message already holds (an I/O
+/// error that a variant prints with its path) is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -6,18 +6,19 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cluster::{Announce, Cluster, ClusterSpec};
-use crate::config::{Pipeline, RunParams, SinkKind};
-use crate::error::{Error, Result};
-use crate::ops::decode::Skipped;
+use crate::cluster::{self, Announce, ClusterLoader, FollowerCluster, FollowerProcess};
+use crate::cluster::{TrainerCluster, TrainerProcess};
+use crate::config::{RunParams, SinkKind, SweepConfig};
+use crate::error::{BadRecord, ClusterError, Error, Result};
+use crate::loader::{self, Loader, LoaderConfig, batches_in_order};
+use crate::ops::decode::OnBadRecord;
 use crate::ops::normalize::Normalizer;
 use crate::ops::plan::EpochOrder;
 use crate::ops::stats::Stats;
 use crate::ops::wire::WireFormat;
-use crate::pipeline::{
-    Loader, LoaderConfig, batches_in_order, compute_stats_in, compute_stats_with, serve,
+use crate::results::{
+    EpochMetrics, MetricsWriter, median, read_run, run_path, write_skipped, write_summary,
 };
-use crate::sink::metrics::{EpochMetrics, MetricsWriter, read_run, run_path, write_skipped};
 use crate::sink::train::{Trainer, device_name, parse_device};
 use crate::sink::{RunClock, null};
 use crate::source::{Dataset, Records, SourceSpec};
@@ -36,7 +37,7 @@ pub struct RunReport {
     pub resumed: bool,
     /// Records left out under `--on-bad-record skip` (each listed once in `skipped.parquet`).
     #[serde(skip)]
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<BadRecord>,
     pub skipped_records: usize,
 }
 
@@ -79,21 +80,10 @@ impl RunReport {
     }
 }
 
-/// The median (the mean of the middle two for an even count; 0 for none).
-pub fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// Everything a sweep produced, as written to `summary.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepReport {
-    pub pipeline: Pipeline,
+    pub pipeline: SweepConfig,
     pub dataset: String,
     pub runs: Vec<RunReport>,
 }
@@ -102,8 +92,8 @@ pub struct SweepReport {
 pub struct SweepOptions {
     /// Skip runs whose Parquet file under the output directory is already complete.
     pub resume: bool,
-    /// Cluster mode: this process's place; `None` runs in one process.
-    pub cluster: Option<ClusterSpec>,
+    /// Cluster mode: this process is the cluster's trainer; `None` runs in one process.
+    pub cluster: Option<TrainerProcess>,
     /// How batches travel between the processes of a cluster.
     pub wire: WireFormat,
 }
@@ -116,24 +106,20 @@ struct Prepared {
     runs: Vec<RunParams>,
 }
 
-/// Opens the data (and the test data, and `--stats`) and lists the runs.
-fn prepare(pipeline: &Pipeline, options: &SweepOptions) -> Result<Prepared> {
+/// Opens the data (and the test data, and `--stats`) and lists the runs; `processes` is the
+/// cluster's size (1 outside a cluster).
+fn prepare(pipeline: &SweepConfig, processes: usize) -> Result<Prepared> {
     pipeline.validate()?;
     let opts = pipeline.encoded_options()?;
     let mut data = SourceSpec::parse(&pipeline.data)?.open_with(&opts)?;
     if let Some(test) = &pipeline.test_data {
         let test = SourceSpec::parse(test)?.open_as_test(&opts)?;
         if test.shape() != data.train.shape() {
-            let (a, b) = (test.shape(), data.train.shape());
             return Err(Error::Config(format!(
-                "test data {} is {}x{}x{}, the training data is {}x{}x{} (use --resize)",
+                "test data {} is {}, the training data is {} (use --resize)",
                 test.origin(),
-                a.channels,
-                a.height,
-                a.width,
-                b.channels,
-                b.height,
-                b.width
+                test.shape(),
+                data.train.shape()
             )));
         }
         data.test = Some(test);
@@ -143,14 +129,14 @@ fn prepare(pipeline: &Pipeline, options: &SweepOptions) -> Result<Prepared> {
         None => None,
     };
     let mut runs = pipeline.runs();
-    if let Some(spec) = &options.cluster {
+    if processes > 1 {
         if runs.iter().any(|r| r.workers == 0) {
             return Err(Error::Config(
                 "in a cluster, --workers counts the decode threads of each process and must be at least 1 (the grid has 0)".into(),
             ));
         }
         for r in &mut runs {
-            r.processes = spec.processes as u32;
+            r.processes = processes as u32;
         }
     }
     Ok(Prepared {
@@ -170,11 +156,8 @@ impl Prepared {
         let shape = self.data.train.shape();
         h.update(
             format!(
-                "{wire:?} {} {}x{}x{} {}",
+                "{wire:?} {} {shape} {}",
                 self.data.train.len(),
-                shape.channels,
-                shape.height,
-                shape.width,
                 self.data.train.classes()
             )
             .as_bytes(),
@@ -186,10 +169,11 @@ impl Prepared {
         self.runs
             .get((run as usize).wrapping_sub(1))
             .ok_or_else(|| {
-                Error::Cluster(format!(
+                ClusterError::Protocol(format!(
                     "process 0 announced run {run}, the grid has {}",
                     self.runs.len()
                 ))
+                .into()
             })
     }
 }
@@ -197,15 +181,10 @@ impl Prepared {
 /// Runs every point of the grid, calling `on_run` after each (the CLI prints a line there).
 /// In a cluster this is process 0's part; the others call [`serve_sweep`].
 pub fn run_sweep(
-    pipeline: &Pipeline,
+    pipeline: &SweepConfig,
     options: SweepOptions,
     mut on_run: impl FnMut(&RunReport, usize),
 ) -> Result<SweepReport> {
-    if options.cluster.as_ref().is_some_and(|c| c.process != 0) {
-        return Err(Error::Config(
-            "run_sweep is process 0's part; processes 1.. call serve_sweep".into(),
-        ));
-    }
     // Resolve devices first: `--device cuda` without CUDA fails before any work is done.
     let devices = pipeline
         .grid
@@ -213,13 +192,14 @@ pub fn run_sweep(
         .iter()
         .map(|d| Ok((d.clone(), device_name(parse_device(d)?))))
         .collect::<Result<Vec<_>>>()?;
-    let prepared = prepare(pipeline, &options)?;
+    let processes = options.cluster.as_ref().map_or(1, |c| c.spec().processes);
+    let prepared = prepare(pipeline, processes)?;
     if let Some(n) = pipeline.torch_threads {
         tch::set_num_threads(n as i32);
     }
     let mut cluster = match &options.cluster {
-        Some(spec) => Some(Cluster::bind(
-            spec.clone(),
+        Some(trainer) => Some(TrainerCluster::bind(
+            trainer,
             prepared.fingerprint(options.wire),
         )?),
         None => None,
@@ -240,7 +220,7 @@ pub fn run_sweep(
             .clone();
     }
     let mut reports = Vec::with_capacity(runs.len());
-    let mut all_skipped: Vec<(u32, Skipped)> = Vec::new();
+    let mut all_skipped: Vec<(u32, BadRecord)> = Vec::new();
     for params in &runs {
         let path = run_path(&out, params.run);
         let report = match options
@@ -258,7 +238,7 @@ pub fn run_sweep(
             },
             None => {
                 let mut writer = MetricsWriter::try_new(&path, params, &config_json)?;
-                let report = run_one_in(
+                let report = run_one(
                     pipeline,
                     &data,
                     params,
@@ -268,7 +248,7 @@ pub fn run_sweep(
                 )?;
                 writer.close()?;
                 all_skipped.extend(report.skipped.iter().map(|s| (params.run, s.clone())));
-                if pipeline.on_bad_record == crate::ops::decode::OnBadRecord::Skip {
+                if pipeline.on_bad_record == OnBadRecord::Skip {
                     write_skipped(&out, &all_skipped)?;
                 }
                 report
@@ -290,9 +270,9 @@ pub fn run_sweep(
 }
 
 /// The rows of `path` if it holds this exact run, complete; `None` means run it (again).
-fn completed(path: &Path, params: &RunParams, pipeline: &Pipeline) -> Option<Vec<EpochMetrics>> {
+fn completed(path: &Path, params: &RunParams, pipeline: &SweepConfig) -> Option<Vec<EpochMetrics>> {
     let file = read_run(path).ok()?;
-    let made_with: Pipeline = serde_json::from_str(file.config_json.as_deref()?).ok()?;
+    let made_with: SweepConfig = serde_json::from_str(file.config_json.as_deref()?).ok()?;
     (file.params == *params
         && made_with.same_runs_as(pipeline)
         && file.rows.len() == pipeline.epochs as usize)
@@ -303,17 +283,13 @@ fn completed(path: &Path, params: &RunParams, pipeline: &Pipeline) -> Option<Vec
 /// and epochs — building this process's share of the batches, until process 0 says done.
 /// `on_run` is called after each run this process served.
 pub fn serve_sweep(
-    pipeline: &Pipeline,
-    options: SweepOptions,
+    pipeline: &SweepConfig,
+    process: &FollowerProcess,
+    wire: WireFormat,
     mut on_run: impl FnMut(&RunParams, usize),
 ) -> Result<()> {
-    let Some(spec) = options.cluster.clone().filter(|c| c.process != 0) else {
-        return Err(Error::Config(
-            "serve_sweep is for processes 1.. of a cluster".into(),
-        ));
-    };
-    let prepared = prepare(pipeline, &options)?;
-    let mut cluster = Cluster::bind(spec, prepared.fingerprint(options.wire))?;
+    let prepared = prepare(pipeline, process.spec().processes)?;
+    let mut cluster = FollowerCluster::bind(process, prepared.fingerprint(wire))?;
     let train = &prepared.data.train;
     let mut stats: Option<(u32, Stats)> = None;
     loop {
@@ -322,7 +298,7 @@ pub fn serve_sweep(
             Announce::Done => return Ok(()),
             Announce::Stats { run } => {
                 let p = prepared.run(run)?;
-                let s = compute_stats_in(train, session, p.workers, pipeline.on_bad_record)?;
+                let s = cluster::compute_stats(train, session, p.workers, pipeline.on_bad_record)?;
                 stats = Some((run, s));
             }
             Announce::Epochs { run } => {
@@ -333,17 +309,18 @@ pub fn serve_sweep(
                     (None, Some((r, s))) if *r == run => Some(s),
                     _ => None,
                 };
-                if p.normalize && options.wire == WireFormat::Arrow && run_stats.is_none() {
-                    return Err(Error::Cluster(format!(
+                if p.normalize && wire == WireFormat::Arrow && run_stats.is_none() {
+                    return Err(ClusterError::Protocol(format!(
                         "run {run}: epochs announced before the statistics pass"
-                    )));
+                    ))
+                    .into());
                 }
                 let normalizer =
                     Normalizer::new(run_stats.filter(|_| p.normalize), train.shape().channels);
-                serve(
+                cluster::serve(
                     train.clone(),
                     normalizer,
-                    loader_config(pipeline, p, train, options.wire),
+                    loader_config(pipeline, p, train, wire),
                     session,
                 )?;
                 on_run(p, prepared.runs.len());
@@ -353,7 +330,7 @@ pub fn serve_sweep(
 }
 
 fn loader_config(
-    pipeline: &Pipeline,
+    pipeline: &SweepConfig,
     params: &RunParams,
     train: &Records,
     wire: WireFormat,
@@ -374,25 +351,15 @@ fn loader_config(
     }
 }
 
-/// One run: statistics (once, reused by every epoch), then the loader into the sink.
-/// `on_epoch` receives each epoch's row as soon as it is measured.
+/// One run: statistics (once, reused by every epoch), then the loader into the sink; on a
+/// cluster, as its trainer, when `cluster` is given. `on_epoch` receives each epoch's row as
+/// soon as it is measured.
 pub fn run_one(
-    pipeline: &Pipeline,
+    pipeline: &SweepConfig,
     data: &Dataset,
     params: &RunParams,
     given_stats: Option<&Stats>,
-    on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
-) -> Result<RunReport> {
-    run_one_in(pipeline, data, params, given_stats, None, on_epoch)
-}
-
-/// [`run_one`], on a cluster as its process 0 when `cluster` is given.
-pub fn run_one_in(
-    pipeline: &Pipeline,
-    data: &Dataset,
-    params: &RunParams,
-    given_stats: Option<&Stats>,
-    mut cluster: Option<(&mut Cluster, WireFormat)>,
+    mut cluster: Option<(&mut TrainerCluster, WireFormat)>,
     on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
 ) -> Result<RunReport> {
     let train = &data.train;
@@ -403,10 +370,15 @@ pub fn run_one_in(
         (true, Some(s), _) => Some(s.clone()),
         (true, None, Some((c, _))) => {
             let session = c.open(Announce::Stats { run: params.run })?;
-            Some(compute_stats_in(train, session, params.workers, policy)?)
+            Some(cluster::compute_stats(
+                train,
+                session,
+                params.workers,
+                policy,
+            )?)
         }
         // Records the statistics pass skips are skipped again, and listed, by the epochs.
-        (true, None, None) => Some(compute_stats_with(train, params.workers, policy)?.0),
+        (true, None, None) => Some(loader::compute_stats(train, params.workers, policy)?.0),
     };
     let stats_seconds = if params.normalize && given_stats.is_none() {
         run_start.elapsed().as_secs_f64()
@@ -417,13 +389,18 @@ pub fn run_one_in(
         s.check_variance(train.origin())?;
     }
     let normalizer = Normalizer::new(stats.as_ref(), train.shape().channels);
-    let loader = match cluster {
+    let loader: Loader = match cluster {
         Some((c, wire)) => {
             let config = loader_config(pipeline, params, train, wire);
             let session = c.open(Announce::Epochs { run: params.run })?;
-            Loader::cluster(train.clone(), normalizer.clone(), config, session)?
+            Box::new(ClusterLoader::new(
+                train.clone(),
+                normalizer.clone(),
+                config,
+                session,
+            )?)
         }
-        None => Loader::new(
+        None => loader::new(
             train.clone(),
             normalizer.clone(),
             loader_config(pipeline, params, train, WireFormat::Raw),
@@ -508,14 +485,4 @@ pub fn format_table(runs: &[RunReport]) -> String {
         }
     }
     t
-}
-
-/// Writes `summary.json` atomically: a reader never sees half a file.
-fn write_summary(dir: &Path, sweep: &SweepReport) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let path = dir.join("summary.json");
-    let tmp = dir.join(".summary.json.tmp");
-    let text = serde_json::to_string_pretty(sweep).expect("reports serialize");
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
 }

@@ -2,7 +2,7 @@
 #![no_main]
 
 use flowload::source::Shape;
-use flowload::source::encoded::decode_image;
+use flowload::source::encoded::image::decode_image;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -17,8 +17,9 @@ use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
 use timely::communication::{Hooks, WorkerGuards};
 use timely::worker::Worker;
 
-use super::{ClusterSpec, reset_failure};
-use crate::error::{Error, Result};
+use super::failure::FailureLog;
+use super::{ClusterSpec, FollowerProcess, TrainerProcess};
+use crate::error::{ClusterError, Error, Result};
 
 /// What process 0 says a session is for; every process then builds the same dataflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,24 +56,67 @@ enum Reply {
 }
 
 /// This process's place in the cluster and its listening socket, for the whole invocation.
-pub struct Cluster {
+struct Cluster {
     spec: ClusterSpec,
     fingerprint: u32,
     listener: TcpListener,
     session: u64,
 }
 
+/// Process 0's side of the cluster: it announces every session.
+pub struct TrainerCluster(Cluster);
+
+/// A follower's side of the cluster: it joins the sessions process 0 announces.
+pub struct FollowerCluster(Cluster);
+
 /// One session's connections, ready to run a timely computation.
 pub struct Session {
     pub spec: ClusterSpec,
     pub announce: Announce,
     sockets: Vec<Option<TcpStream>>,
+    /// Where the session's network threads record a lost connection.
+    pub failures: FailureLog,
+}
+
+impl TrainerCluster {
+    /// Listens on process 0's address. `fingerprint` identifies the configuration: processes
+    /// started with different pipelines, flags or data refuse each other.
+    pub fn bind(process: &TrainerProcess, fingerprint: u32) -> Result<TrainerCluster> {
+        Cluster::bind(process.spec().clone(), fingerprint).map(TrainerCluster)
+    }
+
+    /// Starts a session for `announce`, once every other process has joined.
+    pub fn open(&mut self, announce: Announce) -> Result<Session> {
+        let sockets = self.0.connect(Some(announce))?.1;
+        Ok(self.0.session_of(announce, sockets))
+    }
+
+    /// Tells the others that the sweep is over.
+    pub fn finish(mut self) -> Result<()> {
+        self.open(Announce::Done).map(drop)
+    }
+}
+
+impl FollowerCluster {
+    /// Listens on this process's address; see [`TrainerCluster::bind`].
+    pub fn bind(process: &FollowerProcess, fingerprint: u32) -> Result<FollowerCluster> {
+        Cluster::bind(process.spec().clone(), fingerprint).map(FollowerCluster)
+    }
+
+    /// Waits for process 0's next session (without a deadline: between runs the trainer
+    /// evaluates and writes results; a process that dies closes its socket instead).
+    pub fn next_session(&mut self) -> Result<Session> {
+        let cluster = &mut self.0;
+        let (announce, sockets) = cluster.connect(None)?;
+        let announce = announce.ok_or_else(|| {
+            ClusterError::Protocol(format!("{} announced nothing", cluster.spec.name(0)))
+        })?;
+        Ok(cluster.session_of(announce, sockets))
+    }
 }
 
 impl Cluster {
-    /// Listens on this process's address. `fingerprint` identifies the configuration: processes
-    /// started with different pipelines, flags or data refuse each other.
-    pub fn bind(spec: ClusterSpec, fingerprint: u32) -> Result<Cluster> {
+    fn bind(spec: ClusterSpec, fingerprint: u32) -> Result<Cluster> {
         let me = spec.process;
         let address = &spec.addresses[me];
         let listener = TcpListener::bind(address).map_err(|e| {
@@ -85,14 +129,17 @@ impl Cluster {
                 }
                 _ => "check the hostfile line for this process",
             };
-            Error::Cluster(format!(
-                "{} cannot listen on {address}: {e}; {hint}",
-                spec.name(me)
-            ))
+            ClusterError::Network {
+                process: spec.peer(me),
+                detail: format!("cannot listen on {address}: {e}; {hint}"),
+            }
         })?;
         listener
             .set_nonblocking(true)
-            .map_err(|e| Error::Cluster(format!("listener on {address}: {e}")))?;
+            .map_err(|e| ClusterError::Network {
+                process: spec.peer(me),
+                detail: format!("listener on {address}: {e}"),
+            })?;
         Ok(Cluster {
             spec,
             fingerprint,
@@ -101,36 +148,12 @@ impl Cluster {
         })
     }
 
-    pub fn spec(&self) -> &ClusterSpec {
-        &self.spec
-    }
-
-    /// Process 0: starts a session for `announce`, once every other process has joined.
-    pub fn open(&mut self, announce: Announce) -> Result<Session> {
-        assert_eq!(self.spec.process, 0, "only process 0 announces sessions");
-        let sockets = self.connect(Some(announce))?.1;
-        Ok(self.session_of(announce, sockets))
-    }
-
-    /// Process 0: tells the others that the sweep is over.
-    pub fn finish(mut self) -> Result<()> {
-        self.open(Announce::Done).map(drop)
-    }
-
-    /// Processes 1..: waits for process 0's next session (without a deadline: between runs the
-    /// trainer evaluates and writes results; a process that dies closes its socket instead).
-    pub fn next_session(&mut self) -> Result<Session> {
-        let (announce, sockets) = self.connect(None)?;
-        let announce = announce
-            .ok_or_else(|| Error::Cluster(format!("{} announced nothing", self.spec.name(0))))?;
-        Ok(self.session_of(announce, sockets))
-    }
-
     fn session_of(&self, announce: Announce, sockets: Vec<Option<TcpStream>>) -> Session {
         Session {
             spec: self.spec.clone(),
             announce,
             sockets,
+            failures: FailureLog::start(self.spec.clone()),
         }
     }
 
@@ -161,28 +184,28 @@ impl Cluster {
         &mut self,
         mut announce: Option<Announce>,
     ) -> Result<(Option<Announce>, Vec<Option<TcpStream>>)> {
-        reset_failure();
         self.session += 1;
         let (me, n) = (self.spec.process, self.spec.processes);
         let mut sockets: Vec<Option<TcpStream>> = (0..n).map(|_| None).collect();
         for (q, slot) in sockets.iter_mut().enumerate().take(me) {
             let mut stream = self.dial(q)?;
-            let lost = |e: std::io::Error| {
-                Error::Cluster(format!(
-                    "{} closed the connection during the handshake ({e}): it stopped or refused this process",
-                    self.spec.name(q)
-                ))
+            let lost = |e: std::io::Error| ClusterError::Gone {
+                process: self.spec.peer(q),
+                detail: format!(
+                    "closed the connection during the handshake ({e}): it stopped or refused this process"
+                ),
             };
             write_message(&mut stream, &self.hello()).map_err(lost)?;
             match read_message::<Reply>(&mut stream).map_err(lost)? {
                 Reply::Welcome(a) if q == 0 => announce = a,
                 Reply::Welcome(_) => {}
-                Reply::Refused(why) => {
-                    return Err(Error::Cluster(format!(
-                        "{} refused {}: {why}",
-                        self.spec.name(q),
-                        self.spec.name(me)
-                    )));
+                Reply::Refused(reason) => {
+                    return Err(ClusterError::Refused {
+                        by: self.spec.peer(q),
+                        whom: self.spec.name(me),
+                        reason,
+                    }
+                    .into());
                 }
             }
             if announce == Some(Announce::Done) {
@@ -201,22 +224,21 @@ impl Cluster {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     if Instant::now() >= deadline {
-                        let names: Vec<String> =
-                            missing.iter().map(|&r| self.spec.name(r)).collect();
-                        return Err(Error::Cluster(format!(
-                            "{} did not connect to {} within {} s: is it running, with the same hostfile and command?",
-                            names.join(", "),
-                            self.spec.name(me),
-                            self.wait().as_secs_f64()
-                        )));
+                        return Err(ClusterError::ConnectTimeout {
+                            missing: missing.iter().map(|&r| self.spec.peer(r)).collect(),
+                            me: self.spec.peer(me),
+                            seconds: self.wait().as_secs_f64(),
+                        }
+                        .into());
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(e) => {
-                    return Err(Error::Cluster(format!(
-                        "{}: accepting connections: {e}",
-                        self.spec.name(me)
-                    )));
+                    return Err(ClusterError::Network {
+                        process: self.spec.peer(me),
+                        detail: format!("accepting connections: {e}"),
+                    }
+                    .into());
                 }
             }
         }
@@ -235,11 +257,12 @@ impl Cluster {
         announce: Option<Announce>,
         deadline: Instant,
     ) -> Result<usize> {
-        let me = self.spec.name(self.spec.process);
-        let io = |e: std::io::Error| {
-            Error::Cluster(format!(
-                "{me}: handshake with {peer} failed: {e} (is something other than flowload connecting?)"
-            ))
+        let me = self.spec.peer(self.spec.process);
+        let io = |e: std::io::Error| ClusterError::Network {
+            process: me.clone(),
+            detail: format!(
+                "handshake with {peer} failed: {e} (is something other than flowload connecting?)"
+            ),
         };
         stream.set_nonblocking(false).map_err(io)?;
         let wait = deadline
@@ -278,9 +301,14 @@ impl Cluster {
         } else {
             None
         };
-        if let Some(why) = problem {
-            let _ = write_message(stream, &Reply::Refused(why.clone()));
-            return Err(Error::Cluster(format!("{me} refused a connection: {why}")));
+        if let Some(reason) = problem {
+            let _ = write_message(stream, &Reply::Refused(reason.clone()));
+            return Err(ClusterError::Refused {
+                by: me,
+                whom: "a connection".into(),
+                reason,
+            }
+            .into());
         }
         let reply = Reply::Welcome(if self.spec.process == 0 {
             announce
@@ -301,10 +329,11 @@ impl Cluster {
             let targets: Vec<SocketAddr> = match address.to_socket_addrs() {
                 Ok(t) => t.collect(),
                 Err(e) => {
-                    return Err(Error::Cluster(format!(
-                        "cannot resolve {}: {e}",
-                        self.spec.name(q)
-                    )));
+                    return Err(ClusterError::Network {
+                        process: self.spec.peer(q),
+                        detail: format!("cannot resolve the address: {e}"),
+                    }
+                    .into());
                 }
             };
             for target in &targets {
@@ -316,26 +345,31 @@ impl Cluster {
                     Ok(stream) => {
                         stream
                             .set_nodelay(true)
-                            .map_err(|e| Error::Cluster(format!("{address}: {e}")))?;
+                            .map_err(|e| ClusterError::Network {
+                                process: self.spec.peer(q),
+                                detail: e.to_string(),
+                            })?;
                         return Ok(stream);
                     }
                     // Every process listens from its start to its end: after the first
                     // session, a refusal means the process is gone, not that it is late.
                     Err(e) if self.session > 1 && e.kind() == ErrorKind::ConnectionRefused => {
-                        return Err(Error::Cluster(format!(
-                            "{} is no longer listening ({e}): it stopped",
-                            self.spec.name(q)
-                        )));
+                        return Err(ClusterError::Gone {
+                            process: self.spec.peer(q),
+                            detail: format!("is no longer listening ({e}): it stopped"),
+                        }
+                        .into());
                     }
                     Err(e) => last = e.to_string(),
                 }
             }
             if Instant::now() >= deadline {
-                return Err(Error::Cluster(format!(
-                    "cannot connect to {} within {} s (last error: {last}): is it running, with the same hostfile?",
-                    self.spec.name(q),
-                    self.wait().as_secs_f64()
-                )));
+                return Err(ClusterError::Unreachable {
+                    process: self.spec.peer(q),
+                    seconds: self.wait().as_secs_f64(),
+                    last,
+                }
+                .into());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -357,14 +391,17 @@ impl Session {
         }
         let (builders, guard) =
             initialize_networking_from_sockets(local, sockets, self.spec.process, threads, hooks)
-                .map_err(|e| Error::Cluster(format!("starting the network threads: {e}")))?;
+                .map_err(|e| ClusterError::Network {
+                process: self.spec.peer(self.spec.process),
+                detail: format!("starting the network threads: {e}"),
+            })?;
         timely::execute::execute_from(
             builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
             Box::new(guard),
             timely::WorkerConfig::default(),
             func,
         )
-        .map_err(Error::Cluster)
+        .map_err(Error::Dataflow)
     }
 }
 

@@ -9,15 +9,16 @@
 //! others follow a `--resume` that skipped runs.
 
 pub mod connect;
-pub mod local;
+pub mod failure;
+pub mod loader;
 
 use std::path::Path;
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Peer, Result};
 
-pub use connect::{Announce, Cluster, Session};
+pub use connect::{Announce, FollowerCluster, Session, TrainerCluster};
+pub use loader::{ClusterLoader, compute_stats, serve};
 
 /// Where this process sits in the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,9 +76,56 @@ impl ClusterSpec {
         }
     }
 
+    /// Process `process` as errors name it: `process 1 (10.0.0.2:2101)`.
+    pub fn peer(&self, process: usize) -> Peer {
+        Peer {
+            index: process,
+            address: self.addresses[process].clone(),
+        }
+    }
+
     /// `process 1 (10.0.0.2:2101)`: how errors name a process.
     pub fn name(&self, process: usize) -> String {
-        format!("process {process} ({})", self.addresses[process])
+        self.peer(process).to_string()
+    }
+
+    /// This process's role: process 0 trains, the others follow it. The role is a type, so a
+    /// process cannot take the other's path.
+    pub fn role(self) -> Role {
+        if self.process == 0 {
+            Role::Trainer(TrainerProcess(self))
+        } else {
+            Role::Follower(FollowerProcess(self))
+        }
+    }
+}
+
+/// What a process of a cluster does.
+#[derive(Clone, Debug)]
+pub enum Role {
+    /// Process 0: announces every session, receives every batch and trains.
+    Trainer(TrainerProcess),
+    /// Processes 1..: follow process 0's announcements and build their share of the batches.
+    Follower(FollowerProcess),
+}
+
+/// Process 0 of a cluster; made only by [`ClusterSpec::role`].
+#[derive(Clone, Debug)]
+pub struct TrainerProcess(ClusterSpec);
+
+/// A process other than 0; made only by [`ClusterSpec::role`].
+#[derive(Clone, Debug)]
+pub struct FollowerProcess(ClusterSpec);
+
+impl TrainerProcess {
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.0
+    }
+}
+
+impl FollowerProcess {
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.0
     }
 }
 
@@ -119,66 +167,6 @@ pub fn read_hostfile(path: &Path, processes: usize) -> Result<Vec<String>> {
         )));
     }
     Ok(addresses)
-}
-
-/// The first failure of a timely network thread since the session began: which process the
-/// connection went to, and why.
-static FAILURE: Mutex<Option<String>> = Mutex::new(None);
-
-/// Routes the panics of timely's network threads into [`FAILURE`] instead of stderr.
-///
-/// timely reports a broken connection by panicking in the thread that serves it
-/// (`timely:recv-N`/`timely:send-N`, N the remote process), which then poisons the workers'
-/// queues so that they panic too. The thread name is the only place that says which process was
-/// lost, so it is recorded here and the loader's error names the process; the cascade of worker
-/// panics after it says nothing new and is not printed.
-fn install_panic_hook() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let thread = std::thread::current();
-            let name = thread.name().unwrap_or("");
-            let message = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            let remote = name
-                .strip_prefix("timely:recv-")
-                .or_else(|| name.strip_prefix("timely:send-"));
-            if let Some(remote) = remote {
-                let mut failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
-                failure.get_or_insert_with(|| format!("{remote}\u{0}{message}"));
-            } else if !message.contains("MergeQueue poisoned")
-                && !message.contains("Send thread panic")
-                && !message.contains("Recv thread panic")
-            {
-                previous(info);
-            }
-        }));
-    });
-}
-
-/// Clears the recorded failure at the start of a session.
-fn reset_failure() {
-    install_panic_hook();
-    *FAILURE.lock().unwrap_or_else(|e| e.into_inner()) = None;
-}
-
-/// The recorded network failure, as an error naming the process, if there was one.
-pub(crate) fn failure(spec: &ClusterSpec) -> Option<Error> {
-    let failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
-    let (remote, message) = failure.split_once('\u{0}')?;
-    let name = remote
-        .parse::<usize>()
-        .ok()
-        .filter(|&r| r < spec.processes)
-        .map_or_else(|| format!("process {remote}"), |r| spec.name(r));
-    Some(Error::Cluster(format!(
-        "lost {name}: {message} (the process stopped, or its host or the network went away)"
-    )))
 }
 
 #[cfg(test)]

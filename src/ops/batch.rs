@@ -11,8 +11,8 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Operator;
 use timely::progress::Timestamp;
 
-use super::decode::Skipped;
 use super::normalize::NormalizedBatch;
+use crate::error::BadRecord;
 use crate::error::Result;
 use crate::source::Shape;
 
@@ -24,7 +24,7 @@ pub struct Batch {
     pub shape: Shape,
     pub record: RecordBatch,
     /// Records of this batch left out under `--on-bad-record skip`.
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<BadRecord>,
     /// Bytes this batch took on the wire from another process; 0 when built in this one.
     pub wire_bytes: u64,
 }

@@ -6,8 +6,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Operator;
 use timely::progress::Timestamp;
 
-use super::decode::{DecodedBatch, Skipped};
+use super::decode::DecodedBatch;
 use super::stats::Stats;
+use crate::error::BadRecord;
 use crate::error::Result;
 use crate::source::Shape;
 
@@ -19,7 +20,7 @@ pub struct NormalizedBatch {
     pub shape: Shape,
     pub values: Vec<f32>,
     pub labels: Vec<i64>,
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<BadRecord>,
 }
 
 /// Per-channel lookup tables: a u8 pixel has 256 possible values, so the formula is evaluated

@@ -25,11 +25,7 @@ pub struct EpochOrder {
     pub blocks: Vec<usize>,
 }
 
-/// Rows shuffled together when a source is read block by block: blocks are taken in a seeded
-/// order and grouped into windows of at least this many rows, and each window's rows are
-/// permuted. Each worker then holds about two windows of encoded bytes, whatever the data
-/// set's size.
-pub const SHUFFLE_WINDOW: usize = 8192;
+pub use crate::source::SHUFFLE_WINDOW;
 
 /// One batch to build: its position in the run and the record indices, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -185,13 +185,8 @@ impl Stats {
         }
         if stats.shape() != shape {
             return Err(bad(format!(
-                "statistics are for {}x{}x{} images, the data is {}x{}x{}",
-                stats.channels,
-                stats.height,
-                stats.width,
-                shape.channels,
-                shape.height,
-                shape.width
+                "statistics are for {} images, the data is {shape}",
+                stats.shape()
             )));
         }
         Ok(stats)

@@ -23,9 +23,10 @@ use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
 use super::batch::{Batch, to_arrow};
-use super::decode::{DecodedBatch, Skipped};
+use super::decode::DecodedBatch;
 use super::normalize::Normalizer;
 use super::plan::{EpochOrder, sequence};
+use crate::error::BadRecord;
 use crate::error::{Error, Result};
 use crate::source::Shape;
 
@@ -56,11 +57,44 @@ pub enum Payload {
         shape: Shape,
         #[serde(with = "serde_bytes")]
         ipc: Vec<u8>,
-        skipped: Vec<Skipped>,
+        skipped: Vec<BadRecord>,
     },
-    /// The batch could not be built (a bad record under `--on-bad-record fail`): the message,
-    /// which names the file and the row, goes to the trainer as its error.
-    Failed(String),
+    /// The batch could not be built: the error goes to the trainer as its own.
+    Failed(Failed),
+}
+
+/// Why a batch could not be built, as it crosses to the trainer's process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Failed {
+    /// A record that cannot be decoded (`--on-bad-record fail`): the same typed error as in one
+    /// process.
+    BadRecord(BadRecord),
+    /// Any other failure where the batch was built (a shard that cannot be read): its message,
+    /// which names the file, and the global index of the worker it happened on. Its cause stays
+    /// on that worker.
+    Other { worker: usize, message: String },
+}
+
+impl Failed {
+    /// `e`, as it leaves global worker `worker`.
+    pub fn new(e: Error, worker: usize) -> Failed {
+        match e {
+            Error::BadRecord(b) => Failed::BadRecord(b),
+            other => Failed::Other {
+                worker,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<Failed> for Error {
+    fn from(f: Failed) -> Error {
+        match f {
+            Failed::BadRecord(b) => Error::BadRecord(b),
+            Failed::Other { worker, message } => Error::Remote { worker, message },
+        }
+    }
 }
 
 impl WireBatch {
@@ -74,7 +108,7 @@ impl WireBatch {
         schema: &SchemaRef,
     ) -> WireBatch {
         let payload = match (built, format) {
-            (Err(e), _) => Payload::Failed(e.to_string()),
+            (Err(e), _) => Payload::Failed(Failed::new(e, from)),
             (Ok(b), WireFormat::Raw) => Payload::Raw(b),
             (Ok(b), WireFormat::Arrow) => {
                 let shape = b.shape;
@@ -91,7 +125,7 @@ impl WireBatch {
                         ipc,
                         skipped,
                     },
-                    Err(e) => Payload::Failed(e.to_string()),
+                    Err(e) => Payload::Failed(Failed::new(e, from)),
                 }
             }
         };
@@ -111,7 +145,7 @@ impl WireBatch {
         wire_bytes: u64,
     ) -> Result<Batch> {
         let mut batch = match self.payload {
-            Payload::Failed(message) => return Err(Error::Other(message)),
+            Payload::Failed(failed) => return Err(failed.into()),
             Payload::Raw(b) => to_arrow(schema, normalizer.apply(b))?,
             Payload::Arrow {
                 shape,
@@ -291,6 +325,7 @@ impl<'scope> Deliver<'scope> for StreamVec<'scope, u64, WireBatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::RecordId;
     use crate::ops::batch::schema;
     use crate::ops::stats::Stats;
 
@@ -306,9 +341,11 @@ mod tests {
             shape,
             pixels: (0..24).map(|v| (v * 11) as u8).collect(),
             labels: vec![3, 1],
-            skipped: vec![Skipped {
-                source: "s.parquet".into(),
-                row: 9,
+            skipped: vec![BadRecord {
+                record: RecordId {
+                    file: "s.parquet".into(),
+                    row: 9,
+                },
                 reason: "bad".into(),
             }],
         }
@@ -353,13 +390,18 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_batch_carries_its_message_to_the_trainer() {
+    fn a_failed_batch_carries_its_typed_error_to_the_trainer() {
         let normalizer = Normalizer::new(None, 2);
         let schema = schema(decoded().shape);
+        let bad = BadRecord {
+            record: RecordId {
+                file: "shard.parquet".into(),
+                row: 7,
+            },
+            reason: "not a PNG or JPEG image".into(),
+        };
         let w = WireBatch::encode(
-            Err(Error::Other(
-                "shard.parquet: row 7: not a PNG or JPEG image".into(),
-            )),
+            Err(bad.clone().into()),
             (0, 2),
             1,
             WireFormat::Raw,
@@ -369,6 +411,7 @@ mod tests {
         let e = over_the_wire(&w)
             .into_batch(&normalizer, &schema, 0)
             .unwrap_err();
+        assert!(matches!(&e, Error::BadRecord(b) if *b == bad), "{e:?}");
         assert_eq!(
             e.to_string(),
             "shard.parquet: row 7: not a PNG or JPEG image"

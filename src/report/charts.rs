@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::{Axis, LoadedRun, label, varying};
 use crate::error::{Error, Result};
-use crate::sink::metrics::EpochMetrics;
+use crate::results::EpochMetrics;
 
 const SIZE: (u32, u32) = (1000, 600);
 const WAIT: RGBColor = RGBColor(230, 85, 13);

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::config::RunParams;
 use crate::error::{Error, Result};
-use crate::sink::metrics::{EpochMetrics, read_run};
+use crate::results::{EpochMetrics, median, read_run};
 
 /// One run file as the report sees it.
 #[derive(Clone, Debug)]
@@ -29,7 +29,7 @@ impl LoadedRun {
     }
     /// Median epoch images/s, as the run's summary line reports it.
     pub fn median_images_per_second(&self) -> f64 {
-        crate::sweep::median(self.rows.iter().map(|e| e.images_per_second))
+        median(self.rows.iter().map(|e| e.images_per_second))
     }
     pub fn mean(&self, f: impl Fn(&EpochMetrics) -> f64) -> f64 {
         self.rows.iter().map(&f).sum::<f64>() / self.rows.len() as f64

@@ -1,52 +1,67 @@
 //! Sinks: where batches end up. `train` feeds the seed's network, `null` measures the loader
-//! alone; both report one [`metrics::EpochMetrics`] row per epoch, which `metrics` writes as Parquet.
-//! `shards` writes the records themselves as Parquet (`flowload convert`).
+//! alone; both report one [`EpochMetrics`] row per epoch, built here, which `results` writes as
+//! Parquet. `shards` writes the records themselves as Parquet (`flowload convert`).
 
-pub mod metrics;
 pub mod null;
 pub mod shards;
 pub mod train;
+
+use std::time::Instant;
+
+use crate::error::{BadRecord, Error, Result};
+use crate::loader::Loader;
+use crate::ops::batch::Batch;
+use crate::results::EpochMetrics;
 
 /// When the run started and what its statistics pass cost: the run-level columns of each
 /// epoch's row.
 #[derive(Clone, Copy, Debug)]
 pub struct RunClock {
-    pub start: std::time::Instant,
+    pub start: Instant,
     pub stats_seconds: f64,
+}
+
+/// What the training sink adds to an epoch's row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Trained {
+    pub loss: f64,
+    pub accuracy: f64,
+    /// Loss and accuracy on the test split, when there is one.
+    pub test: Option<(f64, f64)>,
+    pub eval_seconds: f64,
 }
 
 /// A sink's view of one epoch of the loader: each batch in turn, with the time spent waiting
 /// for it and the records it skipped (listed in epoch 0 only: later epochs skip the same ones).
 pub(crate) struct EpochFeed<'a> {
-    loader: &'a mut crate::pipeline::Loader,
+    loader: &'a mut Loader,
     epoch: u32,
-    skipped: &'a mut Vec<crate::ops::decode::Skipped>,
-    pub wait: f64,
-    pub skips: u64,
+    skipped: &'a mut Vec<BadRecord>,
+    started: Instant,
+    wait: f64,
+    skips: u64,
     /// Bytes of this epoch's batches that came from other processes.
-    pub bytes: u64,
+    bytes: u64,
 }
 
 impl<'a> EpochFeed<'a> {
-    pub fn new(
-        loader: &'a mut crate::pipeline::Loader,
-        epoch: u32,
-        skipped: &'a mut Vec<crate::ops::decode::Skipped>,
-    ) -> Self {
+    /// Starts the epoch's clock.
+    pub fn new(loader: &'a mut Loader, epoch: u32, skipped: &'a mut Vec<BadRecord>) -> Self {
         EpochFeed {
             loader,
             epoch,
             skipped,
+            started: Instant::now(),
             wait: 0.0,
             skips: 0,
             bytes: 0,
         }
     }
 
-    pub fn next_batch(&mut self) -> crate::Result<crate::ops::batch::Batch> {
-        let started = std::time::Instant::now();
+    pub fn next_batch(&mut self) -> Result<Batch> {
+        let started = Instant::now();
         let batch = self.loader.next().ok_or_else(|| {
-            crate::Error::Dataflow(format!("the loader ended early in epoch {}", self.epoch))
+            Error::Dataflow(format!("the loader ended early in epoch {}", self.epoch))
         })??;
         self.wait += started.elapsed().as_secs_f64();
         self.skips += batch.skipped.len() as u64;
@@ -55,5 +70,40 @@ impl<'a> EpochFeed<'a> {
             self.skipped.extend(batch.skipped.iter().cloned());
         }
         Ok(batch)
+    }
+
+    /// Seconds since the epoch started.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// The epoch's row: `epoch_seconds` of loading and stepping over `images` images, of which
+    /// `compute_seconds` were the sink's own work, and what training measured if it trained.
+    pub fn row(
+        &self,
+        clock: RunClock,
+        epoch_seconds: f64,
+        images: u64,
+        compute_seconds: f64,
+        trained: Option<Trained>,
+    ) -> EpochMetrics {
+        let test = trained.and_then(|t| t.test);
+        EpochMetrics {
+            epoch: self.epoch,
+            loss: trained.map(|t| t.loss),
+            accuracy: trained.map(|t| t.accuracy),
+            test_loss: test.map(|t| t.0),
+            test_accuracy: test.map(|t| t.1),
+            epoch_seconds,
+            run_seconds: clock.start.elapsed().as_secs_f64(),
+            images,
+            bytes_received: self.bytes,
+            skipped_records: self.skips,
+            images_per_second: images as f64 / epoch_seconds,
+            data_wait_seconds: self.wait,
+            compute_seconds,
+            eval_seconds: trained.map_or(0.0, |t| t.eval_seconds),
+            stats_seconds: clock.stats_seconds,
+        }
     }
 }

@@ -3,10 +3,9 @@
 use std::time::Instant;
 
 use super::EpochFeed;
-use super::metrics::EpochMetrics;
-use crate::error::Result;
-use crate::ops::decode::Skipped;
-use crate::pipeline::Loader;
+use crate::error::{BadRecord, Result};
+use crate::loader::Loader;
+use crate::results::EpochMetrics;
 
 /// Drains `loader`, one row per epoch (the training columns stay empty). Records skipped in
 /// the first epoch are appended to `skipped` (later epochs skip the same ones).
@@ -17,14 +16,13 @@ pub fn drain(
     mut loader: Loader,
     epochs: u32,
     clock: super::RunClock,
-    skipped: &mut Vec<Skipped>,
+    skipped: &mut Vec<BadRecord>,
 ) -> Result<Vec<EpochMetrics>> {
     let per_epoch = loader.batches_per_epoch();
     let mut rows = Vec::with_capacity(epochs as usize);
     let mut checksum = 0f64;
     for epoch in 0..epochs {
         let (mut touch, mut images) = (0.0, 0u64);
-        let started = Instant::now();
         let mut feed = EpochFeed::new(&mut loader, epoch, skipped);
         for _ in 0..per_epoch {
             let batch = feed.next_batch()?;
@@ -39,24 +37,7 @@ pub fn drain(
                 .sum::<f64>();
             touch += t2.elapsed().as_secs_f64();
         }
-        let epoch_seconds = started.elapsed().as_secs_f64();
-        rows.push(EpochMetrics {
-            epoch,
-            loss: None,
-            accuracy: None,
-            test_loss: None,
-            test_accuracy: None,
-            epoch_seconds,
-            run_seconds: clock.start.elapsed().as_secs_f64(),
-            images,
-            bytes_received: feed.bytes,
-            skipped_records: feed.skips,
-            images_per_second: images as f64 / epoch_seconds,
-            data_wait_seconds: feed.wait,
-            compute_seconds: touch,
-            eval_seconds: 0.0,
-            stats_seconds: clock.stats_seconds,
-        });
+        rows.push(feed.row(clock, feed.elapsed(), images, touch, None));
     }
     std::hint::black_box(checksum);
     Ok(rows)

@@ -1,7 +1,6 @@
 //! Shards sink (`flowload convert`): any source written as Hugging Face–layout Parquet,
 //! `image: {bytes: binary, path: utf8}` holding PNG bytes and `label: int64`.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,7 +12,8 @@ use parquet::file::properties::WriterProperties;
 use crate::error::{Error, Result};
 use crate::ops::decode::{OnBadRecord, RecordReader};
 use crate::ops::plan::BatchPlan;
-use crate::source::encoded::encode_png;
+use crate::results::AtomicFile;
+use crate::source::encoded::image::encode_png;
 use crate::source::{Dataset, Records};
 
 fn image_fields() -> Fields {
@@ -81,42 +81,30 @@ fn write_split(
     let mut written = Vec::new();
     for shard in 0..shards {
         let path = out.join(format!("{name}-{shard:05}-of-{shards:05}.parquet"));
-        let tmp = out.join(format!(".{name}-{shard:05}.parquet.tmp"));
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let (file, atomic) = AtomicFile::create(&path)?;
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(row_group_size))
             .build();
-        let pq = |e: parquet::errors::ParquetError| Error::Parquet {
-            path: tmp.clone(),
-            detail: e.to_string(),
-        };
+        let pq = |e| Error::parquet(atomic.tmp_path(), e);
         let mut writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(pq)?;
         let (start, end) = (shard * per_shard, ((shard + 1) * per_shard).min(n));
         for chunk_start in (start..end).step_by(row_group_size) {
-            let rows: Vec<u32> = (chunk_start..(chunk_start + row_group_size).min(end))
-                .map(|r| r as u32)
-                .collect();
-            let plan = BatchPlan {
-                epoch: 0,
-                index: 0,
-                rows,
-            };
-            let decoded = reader.decode(&plan)?;
-            let pngs: Vec<Vec<u8>> = decoded
-                .pixels
-                .chunks_exact(shape.len())
-                .map(|px| encode_png(px, shape))
-                .collect();
-            // Skipped records leave gaps; name each kept image by its own index in the split.
-            let skipped: std::collections::HashSet<u64> =
-                decoded.skipped.iter().map(|s| s.row).collect();
-            let kept: Vec<u32> = plan
-                .rows
-                .iter()
-                .copied()
-                .filter(|r| !skipped.contains(&(*r as u64)))
-                .collect();
-            let names: Vec<String> = kept.iter().map(|r| format!("{name}/{r:06}.png")).collect();
+            // One record at a time: a skipped record leaves a gap, and each kept image is named
+            // by its own index in the split.
+            let (mut pngs, mut names, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+            for r in chunk_start..(chunk_start + row_group_size).min(end) {
+                let plan = BatchPlan {
+                    epoch: 0,
+                    index: r,
+                    rows: vec![r as u32],
+                };
+                let decoded = reader.decode(&plan)?;
+                if decoded.rows() == 1 {
+                    pngs.push(encode_png(&decoded.pixels, shape));
+                    names.push(format!("{name}/{r:06}.png"));
+                    labels.push(decoded.labels[0]);
+                }
+            }
             let image = StructArray::new(
                 image_fields(),
                 vec![
@@ -127,13 +115,12 @@ fn write_split(
             );
             let batch = RecordBatch::try_new(
                 schema(),
-                vec![Arc::new(image), Arc::new(Int64Array::from(decoded.labels))],
+                vec![Arc::new(image), Arc::new(Int64Array::from(labels))],
             )?;
             writer.write(&batch).map_err(pq)?;
         }
-        writer.close().map_err(pq)?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        written.push(path);
+        let file = writer.into_inner().map_err(pq)?;
+        written.push(atomic.commit(file)?);
     }
     Ok(written)
 }

@@ -7,13 +7,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-use super::EpochFeed;
-use super::metrics::EpochMetrics;
-use crate::error::{Error, Result};
+use super::{EpochFeed, Trained};
+use crate::error::{BadRecord, Error, Result};
+use crate::loader::Loader;
 use crate::model::Network;
 use crate::ops::batch::Batch;
-use crate::ops::decode::Skipped;
-use crate::pipeline::Loader;
+use crate::results::EpochMetrics;
 
 /// Resolves `auto`, `cpu`, `cuda` or `cuda:N`. An explicit CUDA device that is not there is an
 /// error, never a silent fallback to the CPU.
@@ -183,7 +182,7 @@ impl Trainer {
         epochs: u32,
         test: &[Batch],
         clock: super::RunClock,
-        skipped: &mut Vec<Skipped>,
+        skipped: &mut Vec<BadRecord>,
         mut on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
     ) -> Result<Vec<EpochMetrics>> {
         let per_epoch = loader.batches_per_epoch();
@@ -191,7 +190,6 @@ impl Trainer {
         for epoch in 0..epochs {
             let bar = progress_bar(per_epoch, epoch, epochs);
             let (mut compute, mut tally) = (0.0, Tally::default());
-            let started = Instant::now();
             let mut feed = EpochFeed::new(&mut loader, epoch, skipped);
             for _ in 0..per_epoch {
                 let batch = feed.next_batch()?;
@@ -204,36 +202,21 @@ impl Trainer {
                 bar.inc(1);
                 bar.set_message(format!(
                     "{:.0} img/s  loss {:.4}",
-                    tally.images as f64 / started.elapsed().as_secs_f64(),
+                    tally.images as f64 / feed.elapsed(),
                     tally.loss()
                 ));
             }
-            let epoch_seconds = started.elapsed().as_secs_f64();
+            let epoch_seconds = feed.elapsed();
             bar.finish_and_clear();
             let evaluated = Instant::now();
-            let (test_loss, test_accuracy) = if test.is_empty() {
-                (None, None)
-            } else {
-                let (l, a) = self.evaluate(test);
-                (Some(l), Some(a))
-            };
-            let row = EpochMetrics {
-                epoch,
-                loss: Some(tally.loss()),
-                accuracy: Some(tally.accuracy()),
-                test_loss,
-                test_accuracy,
-                epoch_seconds,
-                run_seconds: clock.start.elapsed().as_secs_f64(),
-                images: tally.images,
-                bytes_received: feed.bytes,
-                skipped_records: feed.skips,
-                images_per_second: tally.images as f64 / epoch_seconds,
-                data_wait_seconds: feed.wait,
-                compute_seconds: compute,
+            let test = (!test.is_empty()).then(|| self.evaluate(test));
+            let trained = Trained {
+                loss: tally.loss(),
+                accuracy: tally.accuracy(),
+                test,
                 eval_seconds: evaluated.elapsed().as_secs_f64(),
-                stats_seconds: clock.stats_seconds,
             };
+            let row = feed.row(clock, epoch_seconds, tally.images, compute, Some(trained));
             on_epoch(&row)?;
             rows.push(row);
         }

@@ -2,17 +2,21 @@
 //! pixels in memory; Parquet shards and image folders give encoded images, decoded per batch.
 
 pub mod encoded;
-pub mod folder;
 pub mod idx;
-pub mod parquet;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-pub use encoded::EncodedSplit;
-pub use parquet::EncodedOptions;
+pub use encoded::{EncodedOptions, EncodedSplit};
+use encoded::{folder, parquet};
+
+/// Rows shuffled together when a source is read block by block: blocks are taken in a seeded
+/// order and grouped into windows of at least this many rows, and each window's rows are
+/// permuted. Each worker then holds about two windows of encoded bytes, whatever the data
+/// set's size.
+pub const SHUFFLE_WINDOW: usize = 8192;
 
 /// Image shape, channels first, as PyTorch lays out a `[C,H,W]` tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,6 +37,13 @@ impl Shape {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// `3x32x32`: channels × height × width, as error messages and tables show a shape.
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.channels, self.height, self.width)
     }
 }
 

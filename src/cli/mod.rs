@@ -1,16 +1,19 @@
-//! Command line: `flowload stats` and `flowload run`, clap derive, every flag documented.
+//! The `flowload` command line (the binary's, not the library's): `stats`, `run`, `report`,
+//! `convert` and `cluster-local`, clap derive, every flag documented.
+
+pub mod cluster_local;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cluster::{ClusterSpec, read_hostfile};
-use crate::config::{Pipeline, SinkKind};
-use crate::error::{Error, Result};
-use crate::ops::decode::OnBadRecord;
-use crate::ops::wire::WireFormat;
-use crate::source::{Dataset, SourceSpec};
+use flowload::cluster::{ClusterSpec, read_hostfile};
+use flowload::config::{SinkKind, SweepConfig};
+use flowload::ops::decode::OnBadRecord;
+use flowload::ops::wire::WireFormat;
+use flowload::source::{Dataset, SourceSpec};
+use flowload::{Error, Result};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,13 +21,13 @@ use crate::source::{Dataset, SourceSpec};
     version,
     about = "Training data as a streaming dataflow"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Print per-channel mean and std (0..1 scale) of a source's training split.
     Stats(StatsArgs),
     /// Run every combination of a pipeline's grid and report each run.
@@ -38,7 +41,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct ClusterLocalArgs {
+pub(crate) struct ClusterLocalArgs {
     /// Processes to start; process 0 trains, every process decodes.
     #[arg(long, default_value_t = 2)]
     pub processes: usize,
@@ -49,7 +52,7 @@ pub struct ClusterLocalArgs {
 
 /// Options of the encoded sources (Parquet shards, image folders), shared by the commands.
 #[derive(Debug, Args, Clone, Default)]
-pub struct SourceArgs {
+pub(crate) struct SourceArgs {
     /// Decode every image to HxW (for example 28x28) instead of requiring one size.
     #[arg(long, value_name = "HxW")]
     pub resize: Option<String>,
@@ -71,14 +74,14 @@ impl SourceArgs {
     /// Opens `spec` with these options (for the commands without a pipeline: `stats`,
     /// `convert`), and returns the bad-record policy to use on it.
     pub fn open(&self, spec: &str) -> Result<(Dataset, OnBadRecord)> {
-        let mut p = Pipeline::default();
+        let mut p = SweepConfig::default();
         self.apply(&mut p);
         let data = SourceSpec::parse(spec)?.open_with(&p.encoded_options()?)?;
         Ok((data, p.on_bad_record))
     }
 
     /// Applies the flags given on top of `p`.
-    pub fn apply(&self, p: &mut Pipeline) {
+    pub fn apply(&self, p: &mut SweepConfig) {
         if self.resize.is_some() {
             p.resize = self.resize.clone();
         }
@@ -98,7 +101,7 @@ impl SourceArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// Any source: IDX directory, Parquet, image folder or `synthetic:...`.
     pub source: String,
     /// Output format; `parquet` is the one there is.
@@ -117,12 +120,12 @@ pub struct ConvertArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ConvertFormat {
+pub(crate) enum ConvertFormat {
     Parquet,
 }
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// A results directory: `results/<pipeline>` or a folder holding several of them.
     pub dir: PathBuf,
     /// Where the charts and report.html go (default `DIR/report`).
@@ -131,7 +134,7 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatsArgs {
+pub(crate) struct StatsArgs {
     /// A directory of IDX files, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
     pub source: String,
     /// Timely worker threads for the statistics pass (0 = the main thread).
@@ -145,7 +148,7 @@ pub struct StatsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Pipeline file (`pipelines/*.toml`); flags below override its values.
     pub pipeline: Option<PathBuf>,
     /// Data source: IDX directory, Parquet file/directory/glob, image folder, or `synthetic:...`.
@@ -283,10 +286,10 @@ impl RunArgs {
     }
 
     /// The effective pipeline: the file (or the defaults), then every flag given on top.
-    pub fn pipeline(&self) -> Result<Pipeline> {
+    pub fn pipeline(&self) -> Result<SweepConfig> {
         let mut p = match &self.pipeline {
-            Some(path) => Pipeline::load(path)?,
-            None => Pipeline::default(),
+            Some(path) => SweepConfig::load(path)?,
+            None => SweepConfig::default(),
         };
         macro_rules! set {
             ($field:expr, $flag:expr) => {

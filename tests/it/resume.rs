@@ -1,12 +1,12 @@
 //! Crash safety: `kill -9` mid-sweep leaves the completed runs whole and readable, and
 //! `--resume` skips them and completes the sweep.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flowload::sink::metrics::{read_run, run_path};
+use flowload::results::{read_run, run_path};
 
 const ARGS: [&str; 12] = [
     "run",
@@ -112,4 +112,41 @@ fn resume_reruns_a_run_made_with_another_config() {
     assert!(again.status.success(), "{}", common::stderr(&again));
     assert!(!common::stdout(&again).contains("skipped"));
     assert_eq!(read_run(&run_path(out.path(), 1)).unwrap().rows.len(), 2);
+}
+
+#[test]
+fn resume_reruns_a_run_whose_resize_changed_and_skips_one_whose_prefetch_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    let convert = common::flowload(&[
+        "convert",
+        "synthetic:images=60,channels=1,size=16x16,seed=2,test=10",
+        shards.to_str().unwrap(),
+    ]);
+    assert!(convert.status.success(), "{}", common::stderr(&convert));
+    let out = dir.path().join("results");
+    let run = |extra: &[&str]| {
+        let base = [
+            "run",
+            "--data",
+            shards.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let o = common::flowload(&[&base[..], extra].concat());
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        common::stdout(&o)
+    };
+    let config = || read_run(&run_path(&out, 1)).unwrap().config_json.unwrap();
+    run(&["--resize", "20x20"]);
+    assert!(config().contains("\"20x20\""), "{}", config());
+    let text = run(&["--resize", "24x24", "--resume"]);
+    assert!(!text.contains("already complete"), "{text}");
+    assert!(config().contains("\"24x24\""), "{}", config());
+    let text = run(&["--resize", "24x24", "--prefetch", "4", "--resume"]);
+    assert!(text.contains("already complete, skipped"), "{text}");
 }

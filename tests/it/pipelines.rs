@@ -1,10 +1,10 @@
 //! Every `pipelines/*.toml` parses, and runs end to end on a tiny synthetic input.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
-use flowload::config::Pipeline;
+use flowload::config::SweepConfig;
 
 fn pipeline_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
@@ -22,7 +22,7 @@ fn every_pipeline_parses_and_names_existing_or_synthetic_data() {
     let files = pipeline_files();
     assert!(!files.is_empty());
     for f in files {
-        let p = Pipeline::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let p = SweepConfig::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         p.validate().unwrap();
         assert_eq!(p.name, f.file_stem().unwrap().to_string_lossy());
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join(&p.data);
@@ -57,7 +57,7 @@ fn every_pipeline_runs_on_a_tiny_input() {
             f.display(),
             common::stderr(&o)
         );
-        let runs = Pipeline::load(&f).unwrap().runs().len();
+        let runs = SweepConfig::load(&f).unwrap().runs().len();
         let stdout = common::stdout(&o);
         assert_eq!(
             stdout

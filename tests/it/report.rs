@@ -1,7 +1,7 @@
 //! `flowload report`: the files exist and are valid, the verdicts equal numbers computed from
 //! the Parquet directly, bad files are named, and headless Chromium renders the page.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,9 +1,10 @@
 //! The statistics oracle: the streaming, differential-merged statistics equal a two-pass
 //! recomputation over the same pixels, at every worker count.
 
-mod common;
+use crate::common;
 
-use flowload::pipeline::compute_stats;
+use flowload::loader::compute_stats;
+use flowload::ops::decode::OnBadRecord;
 use flowload::source::Split;
 
 /// Textbook two-pass mean and population std per channel, in f64, on the 0..1 scale.
@@ -35,7 +36,9 @@ fn check(spec: &str) {
     let data = common::synthetic(spec);
     let (mean, std) = two_pass(data.train.as_raw().unwrap());
     for workers in [0, 1, 2, 3] {
-        let s = compute_stats(&data.train, workers).unwrap();
+        let s = compute_stats(&data.train, workers, OnBadRecord::Fail)
+            .unwrap()
+            .0;
         assert_eq!(s.images, data.train.len());
         assert_eq!(s.mean.len(), data.train.shape().channels);
         for c in 0..mean.len() {
@@ -65,7 +68,7 @@ fn one_channel_matches_two_pass_at_every_worker_count() {
 fn three_channels_match_two_pass_and_differ_from_each_other() {
     check("synthetic:images=5000,channels=3,size=8x8,seed=4");
     let data = common::synthetic("synthetic:images=500,channels=3,size=8x8,seed=4");
-    let s = compute_stats(&data.train, 2).unwrap();
+    let s = compute_stats(&data.train, 2, OnBadRecord::Fail).unwrap().0;
     assert!(
         s.mean[0] < s.mean[1] && s.mean[1] < s.mean[2],
         "{:?}",

@@ -1,19 +1,19 @@
 //! The training sink: loss goes down, accuracy rises, CPU results are bit-for-bit repeatable,
 //! and an explicit CUDA device without CUDA is a clear error.
 
-mod common;
+use crate::common;
 
-use flowload::config::{Pipeline, SinkKind};
+use flowload::config::{SinkKind, SweepConfig};
 use flowload::sweep::{SweepOptions, run_sweep};
 
-fn pipeline(out: &std::path::Path) -> Pipeline {
-    let mut p = Pipeline {
+fn pipeline(out: &std::path::Path) -> SweepConfig {
+    let mut p = SweepConfig {
         data: "synthetic:images=1200,channels=1,size=16x16,classes=4,seed=11,test=300".into(),
         epochs: 4,
         seed: 5,
         sink: SinkKind::Train,
         out: Some(out.into()),
-        ..Pipeline::default()
+        ..SweepConfig::default()
     };
     p.grid.batch_size = vec![50];
     p.grid.device = vec!["cpu".into()];
@@ -42,7 +42,7 @@ fn same_seed_same_losses_bit_for_bit_at_any_worker_count() {
     let mut p = pipeline(out.path());
     p.epochs = 2;
     p.grid.workers = vec![0, 1, 2];
-    let losses = |p: &Pipeline| -> Vec<Vec<u64>> {
+    let losses = |p: &SweepConfig| -> Vec<Vec<u64>> {
         run_sweep(p, SweepOptions::default(), |_, _| {})
             .unwrap()
             .runs

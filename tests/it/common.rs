@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use flowload::loader::{self, LoaderConfig, compute_stats};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
-use flowload::pipeline::{Loader, LoaderConfig, compute_stats};
 use flowload::source::idx;
 use flowload::source::{Dataset, Records, SourceSpec};
 
@@ -55,8 +55,8 @@ pub fn seen(
     drop_last: bool,
     epochs: u32,
 ) -> Seen {
-    let stats = compute_stats(records, 1).unwrap();
-    Loader::new(
+    let stats = compute_stats(records, 1, OnBadRecord::Fail).unwrap().0;
+    loader::new(
         records.clone(),
         Normalizer::new(Some(&stats), records.shape().channels),
         LoaderConfig {
@@ -103,4 +103,15 @@ pub fn read_parquet(path: &Path) -> arrow::record_batch::RecordBatch {
             .map(|b| b.unwrap())
             .collect();
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// `n` ports that are free on 127.0.0.1 now (held together while they are found, so they differ).
+pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
 }

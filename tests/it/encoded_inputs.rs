@@ -2,7 +2,7 @@
 //! with the `image` and `parquet` crates) give the same batches and statistics as the
 //! synthetic source; `convert` round-trips; every corrupt-record case fails or is skipped.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +11,8 @@ use arrow::array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, 
 use arrow::datatypes::{DataType, Field, Fields, Schema};
 use image::ImageEncoder;
 
-use flowload::pipeline::compute_stats;
+use flowload::loader::compute_stats;
+use flowload::ops::decode::OnBadRecord;
 use flowload::source::{Records, Shape, SourceSpec, Split};
 
 /// `[C,H,W]` → PNG with the `image` crate (gray or RGB).
@@ -144,8 +145,8 @@ fn parquet_shards_give_the_synthetic_batches_and_stats() {
     // against a two-pass recomputation.
     for w in [0, 2, 3] {
         assert_eq!(
-            compute_stats(&pq, w).unwrap(),
-            compute_stats(&data.train, 1).unwrap(),
+            compute_stats(&pq, w, OnBadRecord::Fail).unwrap().0,
+            compute_stats(&data.train, 1, OnBadRecord::Fail).unwrap().0,
             "workers={w}"
         );
     }
@@ -169,8 +170,8 @@ fn an_image_folder_gives_the_synthetic_batches_in_class_order() {
     assert!(matches!(spec, SourceSpec::Folder(_)), "{spec:?}");
     let folder = spec.open().unwrap().train;
     assert_eq!(
-        compute_stats(&folder, 2).unwrap(),
-        compute_stats(&data.train, 1).unwrap()
+        compute_stats(&folder, 2, OnBadRecord::Fail).unwrap().0,
+        compute_stats(&data.train, 1, OnBadRecord::Fail).unwrap().0
     );
     // ImageFolder order is (class, file name): the synthetic records sorted the same way.
     let mut order: Vec<usize> = (0..raw.len()).collect();
@@ -244,7 +245,7 @@ fn convert_round_trips_fashion_mnist_shaped_data() {
         assert!(o.status.success(), "{}", common::stderr(&o));
         (1..=2)
             .flat_map(|run| {
-                flowload::sink::metrics::read_run(&flowload::sink::metrics::run_path(out, run))
+                flowload::results::read_run(&flowload::results::run_path(out, run))
                     .unwrap()
                     .rows
             })
@@ -455,7 +456,7 @@ fn corrupt_records_are_counted_and_listed_when_skipped() {
         );
     }
     for run in [1, 2] {
-        let rows = flowload::sink::metrics::read_run(&flowload::sink::metrics::run_path(&out, run))
+        let rows = flowload::results::read_run(&flowload::results::run_path(&out, run))
             .unwrap()
             .rows;
         assert!(

@@ -6,23 +6,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use anyhow::{Context, Result, bail};
 
 /// Flags that `cluster-local` sets itself.
 const OWN_FLAGS: [&str; 3] = ["--processes", "--process-id", "--hostfile"];
 
 /// `n` ports that are free on 127.0.0.1 now (the listeners are held together, so the ports
 /// differ; another program may still take one before the processes bind it, which they report).
-pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<Vec<_>>>()
-        .map_err(|e| Error::Cluster(format!("finding free ports on 127.0.0.1: {e}")))?;
+        .context("finding free ports on 127.0.0.1")?;
     listeners
         .iter()
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect::<std::io::Result<Vec<_>>>()
-        .map_err(|e| Error::Cluster(format!("finding free ports on 127.0.0.1: {e}")))
+        .context("finding free ports on 127.0.0.1")
 }
 
 /// A hostfile in the temporary directory, removed on drop.
@@ -39,25 +39,26 @@ impl Drop for Hostfile {
 ///
 /// Once one process has failed, the others get `grace` to notice (they do: a lost connection
 /// is an error within a bounded time) before they are killed.
-pub fn run_local(exe: &Path, processes: usize, args: &[String], grace: Duration) -> Result<i32> {
+pub(crate) fn run_local(
+    exe: &Path,
+    processes: usize,
+    args: &[String],
+    grace: Duration,
+) -> Result<i32> {
     if processes < 2 {
-        return Err(Error::Config(
-            "cluster-local needs --processes 2 or more".into(),
-        ));
+        bail!("invalid configuration: cluster-local needs --processes 2 or more");
     }
     if args.first().map(String::as_str) != Some("run") {
-        return Err(Error::Config(
-            "cluster-local runs a `run` command: flowload cluster-local --processes N run PIPELINE [FLAGS]".into(),
-        ));
+        bail!(
+            "invalid configuration: cluster-local runs a `run` command: flowload cluster-local --processes N run PIPELINE [FLAGS]"
+        );
     }
     if let Some(flag) = args.iter().find(|a| {
         OWN_FLAGS
             .iter()
             .any(|f| a.as_str() == *f || a.starts_with(&format!("{f}=")))
     }) {
-        return Err(Error::Config(format!(
-            "cluster-local sets {flag} itself; leave it out"
-        )));
+        bail!("invalid configuration: cluster-local sets {flag} itself; leave it out");
     }
     let ports = free_ports(processes)?;
     let path = std::env::temp_dir().join(format!(
@@ -66,7 +67,7 @@ pub fn run_local(exe: &Path, processes: usize, args: &[String], grace: Duration)
         ports[0]
     ));
     let text: String = ports.iter().map(|p| format!("127.0.0.1:{p}\n")).collect();
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    std::fs::write(&path, text).with_context(|| path.display().to_string())?;
     let hostfile = Hostfile(path);
     let mut children: Vec<Child> = Vec::with_capacity(processes);
     for i in 0..processes {
@@ -77,7 +78,7 @@ pub fn run_local(exe: &Path, processes: usize, args: &[String], grace: Duration)
             .arg("--hostfile")
             .arg(&hostfile.0)
             .spawn()
-            .map_err(|e| Error::Cluster(format!("starting process {i}: {e}")));
+            .with_context(|| format!("cluster-local: starting process {i}"));
         match child {
             Ok(c) => children.push(c),
             Err(e) => {
@@ -98,7 +99,7 @@ pub fn run_local(exe: &Path, processes: usize, args: &[String], grace: Duration)
             }
             let exited = c
                 .try_wait()
-                .map_err(|e| Error::Cluster(format!("process {i}: {e}")))?;
+                .with_context(|| format!("cluster-local: process {i}"))?;
             if let Some(s) = exited {
                 if !s.success() {
                     failed_at.get_or_insert_with(Instant::now);

@@ -1,14 +1,14 @@
 //! Metrics in Parquet: read back with the `parquet` crate (every column, every row), and with
 //! Python (DuckDB and pyarrow), to prove the results open in any tool.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
 use arrow::array::{Array, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use flowload::sink::metrics::{self, read_run, run_path};
+use flowload::results::{self, read_run, run_path};
 
 fn sweep(out: &std::path::Path) {
     let o = common::flowload(&[
@@ -41,7 +41,7 @@ fn every_column_and_row_round_trips() {
         let path = run_path(out.path(), run);
         let file = std::fs::File::open(&path).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        assert_eq!(builder.schema().fields(), metrics::schema().fields());
+        assert_eq!(builder.schema().fields(), results::schema().fields());
         let kv = builder
             .metadata()
             .file_metadata()
@@ -50,7 +50,7 @@ fn every_column_and_row_round_trips() {
             .clone();
         let config = kv
             .iter()
-            .find(|k| k.key == metrics::CONFIG_KEY)
+            .find(|k| k.key == results::CONFIG_KEY)
             .unwrap()
             .value
             .clone()
@@ -189,7 +189,7 @@ print(json.dumps({"rows": rows, "columns": t.column_names, "epochs": meta["epoch
     );
     assert_eq!(v["epochs"], 2);
     let columns: Vec<String> = serde_json::from_value(v["columns"].clone()).unwrap();
-    let expected: Vec<String> = metrics::schema()
+    let expected: Vec<String> = results::schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())

@@ -2,11 +2,13 @@
 //! sorted class names, files in sorted order; `root/train/` and `root/test/` are the splits
 //! when present.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::encoded::{EncodedSplit, Store, probe_shape};
-use super::parquet::EncodedOptions;
-use crate::error::{Error, Result};
+use super::image::probe_shape;
+use super::{EncodedOptions, EncodedSplit, Record, RecordStore, StoreReader};
+use crate::error::{Error, RecordId, Result};
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
@@ -105,7 +107,47 @@ pub fn open_split(
         shape,
         resize: opts.resize.is_some(),
         classes: opts.classes.unwrap_or(names.len()),
-        store: Store::Files { paths, labels },
+        store: Arc::new(FolderStore {
+            files: Arc::new((paths, labels)),
+        }),
     };
     Ok((split, names))
+}
+
+/// torchvision's ImageFolder: one file per record, labels from the sorted class directories.
+#[derive(Debug)]
+struct FolderStore {
+    /// Every file of the split, and its label.
+    files: Arc<(Vec<PathBuf>, Vec<i64>)>,
+}
+
+impl RecordStore for FolderStore {
+    fn len(&self) -> usize {
+        self.files.1.len()
+    }
+    fn blocks(&self) -> Vec<usize> {
+        vec![self.len()] // files are read one by one, in any order
+    }
+    fn reader(&self) -> Box<dyn StoreReader> {
+        Box::new(FolderStore {
+            files: self.files.clone(),
+        })
+    }
+}
+
+impl StoreReader for FolderStore {
+    fn get(&mut self, index: usize) -> Result<Record<'_>> {
+        let path = &self.files.0[index];
+        Ok(Record {
+            // A file holds one record: its row is 0.
+            id: RecordId {
+                file: path.display().to_string(),
+                row: 0,
+            },
+            bytes: std::fs::read(path)
+                .map(Cow::Owned)
+                .map_err(|e| format!("cannot read: {e}")),
+            label: Some(self.files.1[index]),
+        })
+    }
 }

@@ -2,7 +2,7 @@
 //! a missing one, a port in use, a bad hostfile or a different configuration end in a bounded
 //! time with an error that names the process.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -10,16 +10,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use flowload::cluster::local::free_ports;
-use flowload::cluster::{Announce, Cluster, ClusterSpec};
+use flowload::cluster::{
+    self, Announce, ClusterLoader, ClusterSpec, FollowerCluster, Role, TrainerCluster,
+};
+use flowload::loader::{LoaderConfig, compute_stats};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
 use flowload::ops::wire::WireFormat;
-use flowload::pipeline::{Loader, LoaderConfig, compute_stats, compute_stats_in, serve};
 use flowload::source::Records;
 
-use common::Seen;
+use crate::common::{Seen, free_ports};
 
 fn config(records: &Records, threads: usize, wire: WireFormat) -> LoaderConfig {
     LoaderConfig {
@@ -46,23 +47,28 @@ fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::
         .iter()
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
-    let cluster = |i| {
-        let spec = ClusterSpec::new(2, i, addresses.clone(), Duration::from_secs(20)).unwrap();
-        Cluster::bind(spec, 7).unwrap()
+    let role = |i| {
+        ClusterSpec::new(2, i, addresses.clone(), Duration::from_secs(20))
+            .unwrap()
+            .role()
     };
     let channels = records.shape().channels;
     std::thread::scope(|s| {
-        let mut c1 = cluster(1);
+        let Role::Follower(follower) = role(1) else {
+            panic!("process 1 follows")
+        };
+        let mut c1 = FollowerCluster::bind(&follower, 7).unwrap();
         s.spawn(move || {
             let mut stats = None;
             loop {
                 let session = c1.next_session().unwrap();
                 match session.announce {
                     Announce::Stats { .. } => {
-                        stats =
-                            Some(compute_stats_in(records, session, 1, OnBadRecord::Fail).unwrap())
+                        stats = Some(
+                            cluster::compute_stats(records, session, 1, OnBadRecord::Fail).unwrap(),
+                        )
                     }
-                    Announce::Epochs { .. } => serve(
+                    Announce::Epochs { .. } => cluster::serve(
                         records.clone(),
                         Normalizer::new(stats.as_ref(), channels),
                         config(records, 1, wire),
@@ -73,11 +79,14 @@ fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::
                 }
             }
         });
-        let mut c0 = cluster(0);
+        let Role::Trainer(trainer) = role(0) else {
+            panic!("process 0 trains")
+        };
+        let mut c0 = TrainerCluster::bind(&trainer, 7).unwrap();
         let session = c0.open(Announce::Stats { run: 1 }).unwrap();
-        let stats = compute_stats_in(records, session, 1, OnBadRecord::Fail).unwrap();
+        let stats = cluster::compute_stats(records, session, 1, OnBadRecord::Fail).unwrap();
         let session = c0.open(Announce::Epochs { run: 1 }).unwrap();
-        let seen: Seen = Loader::cluster(
+        let seen: Seen = ClusterLoader::new(
             records.clone(),
             Normalizer::new(Some(&stats), channels),
             config(records, 1, wire),
@@ -98,7 +107,11 @@ fn two_processes_of_one_worker_give_the_batches_and_stats_of_one_process_of_two(
     assert_eq!(reference.len(), 3 * 19);
     for wire in [WireFormat::Raw, WireFormat::Arrow] {
         let (stats, seen) = two_processes(&data.train, wire);
-        assert_eq!(stats, compute_stats(&data.train, 1).unwrap(), "{wire:?}");
+        assert_eq!(
+            stats,
+            compute_stats(&data.train, 1, OnBadRecord::Fail).unwrap().0,
+            "{wire:?}"
+        );
         assert_eq!(seen.len(), reference.len(), "{wire:?}");
         assert!(seen == reference, "{wire:?}: batches differ");
     }

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use flowload::source::Shape;
-use flowload::source::encoded::decode_image;
+use flowload::source::encoded::image::decode_image;
 use flowload::source::idx::parse_bytes;
 
 fn inputs(prefix: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_inputs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fuzz_inputs");
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -49,7 +49,7 @@ fn idx_crashes_are_clean_errors() {
 #[test]
 fn the_count_overflow_says_what_is_wrong() {
     let data = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_inputs/idx-count-overflow.bin"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fuzz_inputs/idx-count-overflow.bin"),
     )
     .unwrap();
     let err = idx_harness(&data).unwrap_err();

@@ -1,15 +1,15 @@
 //! Batch order and contents: identical for every worker count under one seed, different under
 //! another; normalized batches have per-channel mean ≈ 0 and std ≈ 1.
 
-mod common;
+use crate::common;
 
+use flowload::loader::{self, LoaderConfig};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
-use flowload::pipeline::{Loader, LoaderConfig};
 use flowload::source::Dataset;
 
-use common::Seen;
+use crate::common::Seen;
 
 fn collect(
     data: &Dataset,
@@ -97,7 +97,7 @@ fn normalized_batches_have_zero_mean_unit_std_per_channel() {
 #[test]
 fn dropping_the_loader_early_stops_the_workers() {
     let data = common::synthetic("synthetic:images=2000,size=8x8,seed=2");
-    let mut loader = Loader::new(
+    let mut loader = loader::new(
         data.train.clone(),
         Normalizer::new(None, 1),
         LoaderConfig {

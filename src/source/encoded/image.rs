@@ -1,68 +1,9 @@
-//! Encoded records (PNG/JPEG bytes in Parquet shards or files in an image folder): the split's
-//! layout, and decoding one record into `[C,H,W]` u8 pixels.
-
-use std::path::PathBuf;
-use std::sync::Arc;
+//! Image bytes ↔ pixels: decoding one PNG or JPEG into `[C,H,W]` u8, probing a shape, and
+//! encoding PNG for `flowload convert`.
 
 use image::imageops::FilterType;
 
-use super::Shape;
-use super::parquet::RowGroupRef;
-
-/// A split whose records are encoded images, decoded batch by batch by the decode operator.
-/// Only the record index lives in memory; the bytes stay on disk until a worker needs them.
-#[derive(Debug)]
-pub struct EncodedSplit {
-    pub origin: String,
-    /// Every decoded image must have this shape (or is resized to it with `--resize`).
-    pub shape: Shape,
-    pub resize: bool,
-    pub classes: usize,
-    pub store: Store,
-}
-
-#[derive(Debug)]
-pub enum Store {
-    /// torchvision's ImageFolder: one file per record, labels from the sorted class directories.
-    Files {
-        paths: Vec<PathBuf>,
-        labels: Vec<i64>,
-    },
-    /// Hugging Face style Parquet shards, read one row group at a time.
-    Parquet {
-        row_groups: Vec<RowGroupRef>,
-        image_column: String,
-        label_column: String,
-    },
-}
-
-impl EncodedSplit {
-    pub fn len(&self) -> usize {
-        match &self.store {
-            Store::Files { labels, .. } => labels.len(),
-            Store::Parquet { row_groups, .. } => row_groups.last().map_or(0, |g| g.first + g.rows),
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Shuffle blocks: row groups for Parquet (read whole), one block for files (random access).
-    pub fn blocks(&self) -> Vec<usize> {
-        match &self.store {
-            Store::Files { labels, .. } => vec![labels.len()],
-            Store::Parquet { row_groups, .. } => row_groups.iter().map(|g| g.rows).collect(),
-        }
-    }
-}
-
-/// Where a record came from, for error messages and `skipped.parquet`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct RecordId {
-    /// The shard or image file.
-    pub source: String,
-    /// The row within the shard (Parquet), or the record's index in the split (files).
-    pub row: u64,
-}
+use crate::source::Shape;
 
 /// Decodes `bytes` as PNG or JPEG into `out` (`C·H·W` bytes, channels first).
 ///
@@ -173,9 +114,6 @@ pub fn encode_png(pixels: &[u8], shape: Shape) -> Vec<u8> {
         .expect("encoding to memory cannot fail for a valid shape");
     out
 }
-
-/// Shared handle, cheap to clone into every worker.
-pub type SharedEncoded = Arc<EncodedSplit>;
 
 #[cfg(test)]
 mod tests {

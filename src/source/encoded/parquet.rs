@@ -10,25 +10,17 @@ use arrow::datatypes::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
-use super::Shape;
-use super::encoded::{EncodedSplit, Store, probe_shape};
-use crate::error::{Error, Result};
+use std::borrow::Cow;
+use std::collections::VecDeque;
 
-/// Options shared by the encoded sources.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct EncodedOptions {
-    /// `--resize HxW`: decode every image to this size instead of requiring one size.
-    pub resize: Option<(usize, usize)>,
-    /// Parquet column names; default `image` and `label`.
-    pub image_column: Option<String>,
-    pub label_column: Option<String>,
-    /// The class count; default: the largest label + 1 (Parquet), the class folders (ImageFolder).
-    pub classes: Option<usize>,
-}
+use super::image::probe_shape;
+use super::{EncodedOptions, EncodedSplit, Record, RecordStore, StoreReader};
+use crate::error::{Error, RecordId, Result};
+use crate::source::{SHUFFLE_WINDOW, Shape};
 
 /// One shard: its path and footer, parsed once.
 #[derive(Debug)]
-pub struct Shard {
+struct Shard {
     pub path: PathBuf,
     meta: ArrowReaderMetadata,
     image_root: usize,
@@ -37,19 +29,19 @@ pub struct Shard {
 
 /// One row group of one shard, and where its rows sit in the split's record numbering.
 #[derive(Clone, Debug)]
-pub struct RowGroupRef {
-    pub shard: Arc<Shard>,
-    pub index: usize,
-    pub rows: usize,
+struct RowGroupRef {
+    shard: Arc<Shard>,
+    index: usize,
+    rows: usize,
     /// Split-wide index of the row group's first row.
-    pub first: usize,
+    first: usize,
     /// Index of the row group's first row within its shard, for error messages.
-    pub shard_row: usize,
+    shard_row: usize,
 }
 
 /// A row group's two columns, in memory while a worker needs them.
 #[derive(Debug)]
-pub struct RowGroupData {
+struct RowGroupData {
     images: BinaryArray,
     /// Validity of the `image` struct itself (a null struct is a null image).
     struct_valid: Option<arrow::buffer::NullBuffer>,
@@ -57,17 +49,17 @@ pub struct RowGroupData {
 }
 
 impl RowGroupData {
-    pub fn image(&self, i: usize) -> Option<&[u8]> {
+    fn image(&self, i: usize) -> Option<&[u8]> {
         let struct_ok = self.struct_valid.as_ref().is_none_or(|n| n.is_valid(i));
         (struct_ok && self.images.is_valid(i)).then(|| self.images.value(i))
     }
-    pub fn label(&self, i: usize) -> Option<i64> {
+    fn label(&self, i: usize) -> Option<i64> {
         self.labels.is_valid(i).then(|| self.labels.value(i))
     }
 }
 
 fn err(path: &Path, detail: impl Into<String>) -> Error {
-    Error::Parquet {
+    Error::ParquetLayout {
         path: path.into(),
         detail: detail.into(),
     }
@@ -77,7 +69,7 @@ fn err(path: &Path, detail: impl Into<String>) -> Error {
 fn open_shard(path: &Path, image_column: &str, label_column: &str) -> Result<Shard> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = ArrowReaderMetadata::load(&file, Default::default())
-        .map_err(|e| err(path, e.to_string()))?;
+        .map_err(|e| Error::parquet(path, e))?;
     let schema = meta.schema().clone();
     let find = |name: &str| {
         schema.index_of(name).map_err(|_| {
@@ -139,10 +131,14 @@ fn read_columns(group: &RowGroupRef, roots: &[usize]) -> Result<RecordBatch> {
         .with_projection(mask)
         .with_batch_size(group.rows.max(1))
         .build()
-        .map_err(|e| err(path, e.to_string()))?;
+        .map_err(|e| Error::parquet(path, e))?;
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| err(path, format!("row group {}: {e}", group.index)))?;
+        .map_err(|source| Error::ParquetRead {
+            path: path.into(),
+            what: format!("row group {}", group.index),
+            source,
+        })?;
     let schema = batches
         .first()
         .map(|b| b.schema())
@@ -164,7 +160,7 @@ fn read_labels(group: &RowGroupRef) -> Result<Int64Array> {
 }
 
 /// Reads one row group's image and label columns.
-pub fn read_row_group(group: &RowGroupRef) -> Result<RowGroupData> {
+fn read_row_group(group: &RowGroupRef) -> Result<RowGroupData> {
     let shard = &group.shard;
     let path = &shard.path;
     let batch = read_columns(group, &[shard.image_root, shard.label_root])?;
@@ -334,12 +330,80 @@ pub fn open_split(
         shape,
         resize: opts.resize.is_some(),
         classes,
-        store: Store::Parquet {
-            row_groups,
-            image_column,
-            label_column,
-        },
+        store: Arc::new(ParquetStore { row_groups }),
     })
+}
+
+/// Hugging Face style Parquet shards, read one row group at a time.
+#[derive(Debug)]
+struct ParquetStore {
+    row_groups: Vec<RowGroupRef>,
+}
+
+impl RecordStore for ParquetStore {
+    fn len(&self) -> usize {
+        self.row_groups.last().map_or(0, |g| g.first + g.rows)
+    }
+    fn blocks(&self) -> Vec<usize> {
+        self.row_groups.iter().map(|g| g.rows).collect()
+    }
+    fn reader(&self) -> Box<dyn StoreReader> {
+        // A batch's rows come from one or two shuffle windows, so memory stays bounded by the
+        // window, not by the data set.
+        let smallest = self
+            .row_groups
+            .iter()
+            .map(|g| g.rows)
+            .min()
+            .unwrap_or(1)
+            .max(1);
+        Box::new(ParquetReader {
+            row_groups: self.row_groups.clone(),
+            cache: VecDeque::new(),
+            capacity: 2 * SHUFFLE_WINDOW.div_ceil(smallest) + 2,
+        })
+    }
+}
+
+/// A worker's view of the shards: the row groups it read last, most recent first.
+struct ParquetReader {
+    row_groups: Vec<RowGroupRef>,
+    cache: VecDeque<(usize, RowGroupData)>,
+    capacity: usize,
+}
+
+impl StoreReader for ParquetReader {
+    fn get(&mut self, index: usize) -> Result<Record<'_>> {
+        let g = self
+            .row_groups
+            .partition_point(|g| g.first + g.rows <= index);
+        match self.cache.iter().position(|(i, _)| *i == g) {
+            Some(0) => {}
+            Some(pos) => {
+                let hit = self.cache.remove(pos).expect("position is valid");
+                self.cache.push_front(hit);
+            }
+            None => {
+                let data = read_row_group(&self.row_groups[g])?;
+                self.cache.push_front((g, data));
+                self.cache.truncate(self.capacity);
+            }
+        }
+        let group = &self.row_groups[g];
+        let data = &self.cache[0].1;
+        let i = index - group.first;
+        Ok(Record {
+            id: RecordId {
+                file: group.shard.path.display().to_string(),
+                row: (group.shard_row + i) as u64,
+            },
+            bytes: data
+                .image(i)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| "null image".to_string()),
+            label: data.label(i),
+        })
+    }
 }
 
 fn first_shape(groups: &[RowGroupRef]) -> Result<Shape> {

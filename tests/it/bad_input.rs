@@ -1,11 +1,9 @@
 //! Bad input: each case exits non-zero, without a panic, with a message naming the file and what is wrong.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::{flowload, stderr, synthetic, write_idx};
+use crate::common::{flowload, stderr, synthetic, write_idx};
 
 /// A valid IDX directory with 20 images of 4x4, which each test then breaks.
 fn fixture() -> tempfile::TempDir {

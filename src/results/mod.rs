@@ -1,0 +1,40 @@
+//! The results format, in one place: the run files' columns ([`columns`]), one Parquet file per
+//! run ([`run_file`]), `skipped.parquet`, `summary.json`, and the atomic write they all use.
+//!
+//! ```text
+//! <out>/summary.json             the sweep: effective config, every run's report
+//! <out>/runs/run-NNNN.parquet    one row per epoch of run NNNN
+//! <out>/skipped.parquet          records left out under --on-bad-record skip
+//! ```
+
+pub mod atomic;
+pub mod columns;
+pub mod run_file;
+pub mod skipped;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use atomic::AtomicFile;
+pub use columns::{EpochMetrics, schema};
+pub use run_file::{CONFIG_KEY, MetricsWriter, RUN_KEY, RunFile, read_run, run_path};
+pub use skipped::write_skipped;
+
+/// Writes `<dir>/summary.json` atomically: a reader never sees half a file.
+pub fn write_summary(dir: &Path, summary: &impl Serialize) -> crate::Result<PathBuf> {
+    let text = serde_json::to_string_pretty(summary).expect("reports serialize");
+    AtomicFile::write(&dir.join("summary.json"), text.as_bytes())
+}
+
+/// The median (the mean of the middle two for an even count; 0 for none): how a run's
+/// images/s is summed up, in its line and in the report.
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}

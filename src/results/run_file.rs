@@ -1,0 +1,127 @@
+//! One run's file, `runs/run-NNNN.parquet`: the seed's RunManager table for that run, with the
+//! sweep's effective config and the run's grid point in the file's metadata.
+//!
+//! Lifecycle as arrow-rs's `ArrowWriter`: [`MetricsWriter::try_new`] → [`MetricsWriter::write`] →
+//! [`MetricsWriter::close`]. Rows go to a hidden temporary file that `close` renames into place,
+//! so a crash or `kill -9` in run k leaves runs 1..k−1 whole and no half-written run behind; a
+//! writer dropped without `close` (an error) removes its temporary file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use super::atomic::AtomicFile;
+use super::columns::{EpochMetrics, from_record_batch, schema, to_record_batch};
+use crate::config::RunParams;
+use crate::error::{Error, Result};
+
+/// Key-value metadata keys: the sweep's effective config, and this run's point of the grid.
+pub const CONFIG_KEY: &str = "flowload.config";
+pub const RUN_KEY: &str = "flowload.run";
+
+/// The file of run `run` under `dir`: `dir/runs/run-0001.parquet`, so that
+/// `read_parquet('results/*/runs/*.parquet')` reads every sweep at once.
+pub fn run_path(dir: &Path, run: u32) -> PathBuf {
+    dir.join("runs").join(format!("run-{run:04}.parquet"))
+}
+
+/// Writes one run's rows to a temporary file, renamed into place by [`MetricsWriter::close`].
+pub struct MetricsWriter {
+    writer: ArrowWriter<File>,
+    file: AtomicFile,
+    params: RunParams,
+}
+
+impl MetricsWriter {
+    pub fn try_new(path: &Path, params: &RunParams, config_json: &str) -> Result<Self> {
+        let (out, file) = AtomicFile::create(path)?;
+        let run_json = serde_json::to_string(params).expect("params serialize");
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new(CONFIG_KEY.into(), config_json.to_string()),
+                KeyValue::new(RUN_KEY.into(), run_json),
+            ]))
+            .build();
+        let writer = ArrowWriter::try_new(out, schema(), Some(props))
+            .map_err(|e| Error::parquet(file.tmp_path(), e))?;
+        Ok(MetricsWriter {
+            writer,
+            file,
+            params: params.clone(),
+        })
+    }
+
+    pub fn write(&mut self, rows: &[EpochMetrics]) -> Result<()> {
+        let batch = to_record_batch(&self.params, rows)?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| Error::parquet(self.file.tmp_path(), e))
+    }
+
+    /// Finishes the file, flushes it to disk, and renames it into place.
+    pub fn close(self) -> Result<PathBuf> {
+        let out = self
+            .writer
+            .into_inner()
+            .map_err(|e| Error::parquet(self.file.tmp_path(), e))?;
+        self.file.commit(out)
+    }
+}
+
+/// A run file read back: its grid point, the sweep config it was made with, and its rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFile {
+    pub params: RunParams,
+    /// The sweep's effective config (`flowload.config` metadata), when the file has it.
+    pub config_json: Option<String>,
+    pub rows: Vec<EpochMetrics>,
+}
+
+/// Reads a run file. Tolerant of older layouts: only `run` and `epoch` are required; a missing
+/// measurement reads as NaN (or `None` where the column is nullable), a missing parameter as
+/// the `flowload.run` metadata or the default; any numeric type is accepted.
+pub fn read_run(path: &Path) -> Result<RunFile> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let meta = |key: &str| {
+        kv.iter()
+            .find(|k| k.key == key)
+            .and_then(|k| k.value.clone())
+    };
+    let mut params: RunParams = meta(RUN_KEY)
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|source| Error::ParquetRead {
+            path: path.into(),
+            what: "reading rows".into(),
+            source,
+        })?;
+        let read = from_record_batch(&batch, &params).map_err(|detail| Error::ParquetLayout {
+            path: path.into(),
+            detail,
+        })?;
+        for (p, row) in read {
+            params = p;
+            rows.push(row);
+        }
+    }
+    Ok(RunFile {
+        params,
+        config_json: meta(CONFIG_KEY),
+        rows,
+    })
+}

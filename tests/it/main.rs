@@ -1,0 +1,14 @@
+//! The integration tests: one crate, one module per concern, so that libtorch is linked once.
+
+mod bad_input;
+mod cluster;
+mod common;
+mod encoded_inputs;
+mod fuzz_regressions;
+mod parquet_roundtrip;
+mod pipelines;
+mod report;
+mod resume;
+mod same_batches;
+mod stats_oracle;
+mod train;
