@@ -155,8 +155,9 @@ impl SweepConfig {
     /// Reads a pipeline file; the name defaults to the file's stem.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // toml's own text names the line, the column and the key, and shows the line.
         let mut p: SweepConfig = toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
         if let Some(stem) = path.file_stem()
             && p.name == SweepConfig::default().name
         {

@@ -127,6 +127,12 @@ pub enum Error {
     /// A data source names a path that does not exist.
     #[error("{}: no such directory", path.display())]
     MissingDir { path: PathBuf },
+    /// A directory holds no data set of any kind flowload reads.
+    #[error(
+        "{}: no data found: looked for IDX files (train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]), Parquet shards (*.parquet, or data/*.parquet), and an image folder (<class>/*.png|jpg|jpeg, or train/<class>/...)",
+        path.display()
+    )]
+    NoData { path: PathBuf },
     /// A directory holds no IDX files under the expected names.
     #[error("{}: no IDX data found (expected {expected})", path.display())]
     NoIdxFiles { path: PathBuf, expected: String },
@@ -172,6 +178,19 @@ pub enum Error {
     /// An encoded record could not be decoded (`--on-bad-record fail`).
     #[error(transparent)]
     BadRecord(#[from] BadRecord),
+    /// The class count of Parquet labels is unclear: the largest label is at `record`, and
+    /// class `missing` below it never occurs.
+    #[error(
+        "{record} holds label {label}, the largest, but class {missing} never occurs: is the label corrupt? Give the class count with --classes K (labels outside 0..K are then bad records)"
+    )]
+    ClassCount {
+        record: RecordId,
+        label: i64,
+        missing: i64,
+    },
+    /// A numbered set of Parquet shards (`-of-N`) lacks one.
+    #[error("{}: missing: the set has {count} shards, this one is not there", path.display())]
+    MissingShard { path: PathBuf, count: usize },
     /// A split has no records (or every record was skipped).
     #[error("{source_name}: the data set is empty")]
     Empty { source_name: String },
@@ -220,6 +239,18 @@ pub enum Error {
     /// A Parquet file does not have the layout flowload needs (columns, types, row counts).
     #[error("{}: parquet: {detail}", path.display())]
     ParquetLayout { path: PathBuf, detail: String },
+    /// Another process is writing this results directory; `holder` is its pid as it wrote it.
+    #[error(
+        "{}: is being written by another flowload (pid {holder}); wait for it, or give another --out",
+        path.display()
+    )]
+    Locked { path: PathBuf, holder: String },
+    /// A new sweep's results directory already holds results.
+    #[error(
+        "{}: already holds results ({found}); give --resume to complete that sweep, --overwrite to replace it, or another --out",
+        path.display()
+    )]
+    ResultsExist { path: PathBuf, found: String },
     /// A results file the report cannot use.
     #[error("{}: {detail}", path.display())]
     Report { path: PathBuf, detail: String },

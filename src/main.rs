@@ -10,6 +10,7 @@ use cli::{Cli, ClusterLocalArgs, Command, ConvertArgs, ReportArgs, RunArgs, Stat
 use flowload::cluster::Role;
 use flowload::loader::compute_stats;
 use flowload::report;
+use flowload::results::Existing;
 use flowload::sweep::{SweepOptions, format_table, run_sweep, serve_sweep};
 
 fn main() -> ExitCode {
@@ -140,7 +141,11 @@ fn sweep(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let options = SweepOptions {
-        resume: args.resume,
+        existing: match (args.resume, args.overwrite) {
+            (true, _) => Existing::Resume,
+            (false, true) => Existing::Overwrite,
+            (false, false) => Existing::Refuse,
+        },
         cluster: trainer,
         wire: args.wire,
     };
@@ -170,6 +175,7 @@ fn convert(args: ConvertArgs) -> anyhow::Result<()> {
         args.row_group_size,
         args.shard_rows,
         on_bad_record,
+        args.overwrite,
     )?;
     for f in &files {
         println!("wrote {}", f.display());

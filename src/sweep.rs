@@ -17,10 +17,12 @@ use crate::ops::plan::EpochOrder;
 use crate::ops::stats::Stats;
 use crate::ops::wire::WireFormat;
 use crate::results::{
-    EpochMetrics, MetricsWriter, median, read_run, run_path, write_skipped, write_summary,
+    EpochMetrics, Existing, MetricsWriter, ResultsDir, median, read_run, run_path, write_skipped,
+    write_summary,
 };
 use crate::sink::train::{Trainer, device_name, parse_device};
 use crate::sink::{RunClock, null};
+use crate::source::encoded::image::MAX_DECODE_BYTES;
 use crate::source::{Dataset, Records, SourceSpec};
 
 /// Images per evaluation batch; evaluation needs no gradients, so bigger is just faster.
@@ -90,8 +92,9 @@ pub struct SweepReport {
 
 #[derive(Clone, Debug, Default)]
 pub struct SweepOptions {
-    /// Skip runs whose Parquet file under the output directory is already complete.
-    pub resume: bool,
+    /// What to do with results already in the output directory: refuse them, resume them
+    /// (skip the runs whose Parquet file is complete and made with this config), or replace them.
+    pub existing: Existing,
     /// Cluster mode: this process is the cluster's trainer; `None` runs in one process.
     pub cluster: Option<TrainerProcess>,
     /// How batches travel between the processes of a cluster.
@@ -113,22 +116,17 @@ fn prepare(pipeline: &SweepConfig, processes: usize) -> Result<Prepared> {
     let opts = pipeline.encoded_options()?;
     let mut data = SourceSpec::parse(&pipeline.data)?.open_with(&opts)?;
     if let Some(test) = &pipeline.test_data {
-        let test = SourceSpec::parse(test)?.open_as_test(&opts)?;
-        if test.shape() != data.train.shape() {
-            return Err(Error::Config(format!(
-                "test data {} is {}, the training data is {} (use --resize)",
-                test.origin(),
-                test.shape(),
-                data.train.shape()
-            )));
-        }
-        data.test = Some(test);
+        data.test = Some(SourceSpec::parse(test)?.open_as_test(&opts)?);
+    }
+    if let Some(test) = &data.test {
+        check_test_split(&data.train, test)?;
     }
     let given_stats = match &pipeline.stats {
         Some(path) => Some(Stats::load(path, data.train.shape())?),
         None => None,
     };
     let mut runs = pipeline.runs();
+    check_sizes(pipeline, &data.train, &runs)?;
     if processes > 1 {
         if runs.iter().any(|r| r.workers == 0) {
             return Err(Error::Config(
@@ -145,6 +143,87 @@ fn prepare(pipeline: &SweepConfig, processes: usize) -> Result<Prepared> {
         config_json: serde_json::to_string(pipeline).expect("pipeline serializes"),
         runs,
     })
+}
+
+/// The test split must fit the network the training split builds: the same image shape, and
+/// no class the training data does not have.
+fn check_test_split(train: &Records, test: &Records) -> Result<()> {
+    if test.shape() != train.shape() {
+        return Err(Error::Config(format!(
+            "test data {} is {}, the training data {} is {} (use --resize on encoded images)",
+            test.origin(),
+            test.shape(),
+            train.origin(),
+            train.shape()
+        )));
+    }
+    if test.classes() > train.classes() {
+        return Err(Error::Config(format!(
+            "test data {} has {} classes, the training data {} has {}: the network cannot predict the others (give --classes to both)",
+            test.origin(),
+            test.classes(),
+            train.origin(),
+            train.classes()
+        )));
+    }
+    Ok(())
+}
+
+/// Every run has batches, and its batches fit in memory: checked before the first batch, so
+/// that a bad setting is a message, not an empty run or an out-of-memory abort.
+fn check_sizes(pipeline: &SweepConfig, train: &Records, runs: &[RunParams]) -> Result<()> {
+    let shape = train.shape();
+    if shape.len() as u64 > MAX_DECODE_BYTES {
+        return Err(Error::Config(format!(
+            "images of {shape} are {} MiB each, more than the {} MiB a record may take{}",
+            shape.len() >> 20,
+            MAX_DECODE_BYTES >> 20,
+            if pipeline.resize.is_some() {
+                " (--resize)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let memory = physical_memory();
+    for p in runs {
+        if pipeline.drop_last && p.batch_size > train.len() {
+            return Err(Error::Config(format!(
+                "batch size {} with --drop-last leaves no batch: {} has {} training images",
+                p.batch_size,
+                train.origin(),
+                train.len()
+            )));
+        }
+        // u8 and f32 copies of every batch in flight: the queues, and one being built per worker.
+        let in_flight = (pipeline.prefetch.max(1) + 1) * p.workers.max(1) + 1;
+        let bytes = (p.batch_size.min(train.len()) as u64)
+            .saturating_mul(shape.len() as u64 * 5)
+            .saturating_mul(in_flight as u64);
+        if memory.is_some_and(|m| bytes > m) {
+            return Err(Error::Config(format!(
+                "batch size {} of {shape} images with {} worker(s) and prefetch {} holds about {} GiB in flight; this machine has {} GiB",
+                p.batch_size,
+                p.workers,
+                pipeline.prefetch,
+                bytes >> 30,
+                memory.unwrap_or(0) >> 30
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The machine's physical memory in bytes, where the system says.
+fn physical_memory() -> Option<u64> {
+    // SAFETY: sysconf reads system constants; it has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
 }
 
 impl Prepared {
@@ -194,6 +273,9 @@ pub fn run_sweep(
         .collect::<Result<Vec<_>>>()?;
     let processes = options.cluster.as_ref().map_or(1, |c| c.spec().processes);
     let prepared = prepare(pipeline, processes)?;
+    // Own the directory before the other processes are let in: a refusal ends the sweep here.
+    let owned = ResultsDir::claim(&pipeline.out_dir(), options.existing, prepared.runs.len())?;
+    let out = owned.path();
     if let Some(n) = pipeline.torch_threads {
         tch::set_num_threads(n as i32);
     }
@@ -210,7 +292,6 @@ pub fn run_sweep(
         config_json,
         mut runs,
     } = prepared;
-    let out = pipeline.out_dir();
     for p in &mut runs {
         p.device = devices
             .iter()
@@ -222,9 +303,8 @@ pub fn run_sweep(
     let mut reports = Vec::with_capacity(runs.len());
     let mut all_skipped: Vec<(u32, BadRecord)> = Vec::new();
     for params in &runs {
-        let path = run_path(&out, params.run);
-        let report = match options
-            .resume
+        let path = run_path(out, params.run);
+        let report = match (options.existing == Existing::Resume)
             .then(|| completed(&path, params, pipeline))
             .flatten()
         {
@@ -249,7 +329,7 @@ pub fn run_sweep(
                 writer.close()?;
                 all_skipped.extend(report.skipped.iter().map(|s| (params.run, s.clone())));
                 if pipeline.on_bad_record == OnBadRecord::Skip {
-                    write_skipped(&out, &all_skipped)?;
+                    write_skipped(out, &all_skipped)?;
                 }
                 report
             }
@@ -265,7 +345,7 @@ pub fn run_sweep(
         dataset: data.train.origin().to_string(),
         runs: reports,
     };
-    write_summary(&out, &sweep)?;
+    write_summary(out, &sweep)?;
     Ok(sweep)
 }
 

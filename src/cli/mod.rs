@@ -115,6 +115,10 @@ pub(crate) struct ConvertArgs {
     /// Rows per shard file (0: one shard per split).
     #[arg(long, default_value_t = 0)]
     pub shard_rows: usize,
+    /// Replace the shards of an earlier conversion in OUT (anything else there is an error).
+    /// Without it, OUT must be empty or new.
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub source_args: SourceArgs,
 }
@@ -135,7 +139,8 @@ pub(crate) struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct StatsArgs {
-    /// A directory of IDX files, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
+    /// Any source: a directory of IDX files, Parquet shards (a file, a directory or a glob), an
+    /// image folder, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
     pub source: String,
     /// Timely worker threads for the statistics pass (0 = the main thread).
     #[arg(long, default_value_t = 1)]
@@ -201,9 +206,15 @@ pub(crate) struct RunArgs {
     /// Output directory (default `results/<pipeline name>`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Skip runs already complete in the output directory (after a crash or a kill).
-    #[arg(long)]
+    /// Complete the sweep in the output directory: skip its runs that are complete and were
+    /// made with this config (after a crash, a kill, or a grid that grew).
+    #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Replace the results in the output directory: flowload's own files there are removed
+    /// first (anything else there is an error). Without --resume or --overwrite, a directory
+    /// that holds results is refused.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Write charts and report.html into `<out>/report` at the end of the sweep.
     #[arg(long)]
     pub report: bool,

@@ -102,6 +102,14 @@ pub fn check_config(records: &Records, config: &LoaderConfig) -> Result<()> {
     if config.order.batch_size == 0 {
         return Err(Error::Config("batch size must be at least 1".into()));
     }
+    if config.order.batches_per_epoch() == 0 {
+        return Err(Error::Config(format!(
+            "batch size {} with drop_last leaves no batch: {} has {} records",
+            config.order.batch_size,
+            records.origin(),
+            records.len()
+        )));
+    }
     Ok(())
 }
 

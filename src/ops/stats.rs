@@ -189,6 +189,20 @@ impl Stats {
                 stats.shape()
             )));
         }
+        // A std of 0 (or below, or not a number) would divide by zero: the file is wrong, not
+        // the data.
+        if let Some(channel) = stats.std.iter().position(|&s| !(s > 0.0 && s.is_finite())) {
+            return Err(bad(format!(
+                "channel {channel} has std {}; normalizing divides by it, so it must be positive",
+                stats.std[channel]
+            )));
+        }
+        if let Some(channel) = stats.mean.iter().position(|m| !m.is_finite()) {
+            return Err(bad(format!(
+                "channel {channel} has mean {}",
+                stats.mean[channel]
+            )));
+        }
         Ok(stats)
     }
 }

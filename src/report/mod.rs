@@ -209,8 +209,9 @@ pub struct Verdict {
     pub accuracy_is_test: bool,
     /// The last epoch (1-based) of the runs compared.
     pub epoch: u32,
-    /// Relative change of the mean epoch time: −0.23 is 23% faster.
-    pub epoch_time_change: f64,
+    /// Relative change of the mean epoch time: −0.23 is 23% faster; `None` when a run did not
+    /// record its epoch time.
+    pub epoch_time_change: Option<f64>,
     pub text: String,
 }
 
@@ -264,8 +265,11 @@ pub fn verdicts(runs: &[LoadedRun]) -> Vec<Verdict> {
             let time = |rs: &[&LoadedRun]| {
                 rs.iter().map(|r| r.mean(|e| e.epoch_seconds)).sum::<f64>() / rs.len() as f64
             };
-            let points = acc(&runs_v).zip(acc(&base)).map(|(a, b)| 100.0 * (a - b));
-            let change = time(&runs_v) / time(&base) - 1.0;
+            let points = acc(&runs_v)
+                .zip(acc(&base))
+                .map(|(a, b)| 100.0 * (a - b))
+                .filter(|p| p.is_finite());
+            let change = Some(time(&runs_v) / time(&base) - 1.0).filter(|c| c.is_finite());
             let epoch = all.iter().map(|r| r.last().epoch + 1).max().unwrap_or(0);
             let mut text = format!("{}={value} vs {}: ", axis.name(), values[0]);
             if let Some(p) = points {
@@ -276,10 +280,16 @@ pub fn verdicts(runs: &[LoadedRun]) -> Vec<Verdict> {
                     p.abs()
                 ));
             }
+            match change {
+                Some(change) => text.push_str(&format!(
+                    "epoch time {}{:.0}%",
+                    if change >= 0.0 { "+" } else { "−" },
+                    100.0 * change.abs()
+                )),
+                None => text.push_str("epoch time not recorded in every run"),
+            }
             text.push_str(&format!(
-                "epoch time {}{:.0}% (mean over {} vs {} runs)",
-                if change >= 0.0 { "+" } else { "−" },
-                100.0 * change.abs(),
+                " (mean over {} vs {} runs)",
                 runs_v.len(),
                 base.len()
             ));

@@ -5,10 +5,12 @@
 //! <out>/summary.json             the sweep: effective config, every run's report
 //! <out>/runs/run-NNNN.parquet    one row per epoch of run NNNN
 //! <out>/skipped.parquet          records left out under --on-bad-record skip
+//! <out>/.flowload.lock           held by the sweep writing <out>, with its pid
 //! ```
 
 pub mod atomic;
 pub mod columns;
+pub mod dir;
 pub mod run_file;
 pub mod skipped;
 
@@ -18,6 +20,7 @@ use serde::Serialize;
 
 pub use atomic::AtomicFile;
 pub use columns::{EpochMetrics, schema};
+pub use dir::{Existing, ResultsDir};
 pub use run_file::{CONFIG_KEY, MetricsWriter, RUN_KEY, RunFile, read_run, run_path};
 pub use skipped::write_skipped;
 

@@ -81,7 +81,8 @@ pub struct RunFile {
     pub rows: Vec<EpochMetrics>,
 }
 
-/// Reads a run file. Tolerant of older layouts: only `run` and `epoch` are required; a missing
+/// Reads a run file: a Parquet file with flowload's metadata. Tolerant of older layouts: only
+/// `run` and `epoch` are required; a missing
 /// measurement reads as NaN (or `None` where the column is nullable), a missing parameter as
 /// the `flowload.run` metadata or the default; any numeric type is accepted.
 pub fn read_run(path: &Path) -> Result<RunFile> {
@@ -99,6 +100,14 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
             .find(|k| k.key == key)
             .and_then(|k| k.value.clone())
     };
+    // Every flowload has written these keys: a file without them is someone else's Parquet,
+    // however much its columns look like ours.
+    if meta(RUN_KEY).is_none() && meta(CONFIG_KEY).is_none() {
+        return Err(Error::ParquetLayout {
+            path: path.into(),
+            detail: format!("not a flowload run file (no {RUN_KEY} or {CONFIG_KEY} metadata)"),
+        });
+    }
     let mut params: RunParams = meta(RUN_KEY)
         .and_then(|j| serde_json::from_str(&j).ok())
         .unwrap_or_default();

@@ -23,28 +23,101 @@ fn image_fields() -> Fields {
     ])
 }
 
-/// The Hugging Face `datasets` image layout.
-pub fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("image", DataType::Struct(image_fields()), true),
-        Field::new("label", DataType::Int64, true),
-    ]))
+/// The Hugging Face `datasets` image layout, with the class count as a `ClassLabel` feature in
+/// the `huggingface` schema metadata, as `datasets` writes it (names `"0"`..`"K-1"`).
+pub fn schema(classes: usize) -> SchemaRef {
+    let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
+    let features = serde_json::json!({
+        "info": {"features": {
+            "image": {"_type": "Image"},
+            "label": {"_type": "ClassLabel", "names": names},
+        }}
+    });
+    Arc::new(
+        Schema::new(vec![
+            Field::new("image", DataType::Struct(image_fields()), true),
+            Field::new("label", DataType::Int64, true),
+        ])
+        .with_metadata([("huggingface".to_string(), features.to_string())]),
+    )
+}
+
+/// Whether `name` is a shard that `convert` writes: `train-00000-of-00003.parquet`.
+fn is_shard_name(name: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix("train-")
+        .or_else(|| name.strip_prefix("test-"))
+    else {
+        return false;
+    };
+    rest.strip_suffix(".parquet")
+        .and_then(|r| r.split_once("-of-"))
+        .is_some_and(|(i, n)| {
+            [i, n]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+/// Makes `out` ready for a conversion: an empty (or new) directory, or with `overwrite`, one
+/// whose shards from an earlier conversion are removed first. Anything else in it is an error,
+/// and then nothing is removed.
+fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut entries: Vec<String> = std::fs::read_dir(out)
+        .map_err(|e| Error::io(out, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let listed = |names: &[&String]| {
+        let shown: Vec<&str> = names.iter().take(3).map(|n| n.as_str()).collect();
+        match names.len() {
+            n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
+            _ => shown.join(", "),
+        }
+    };
+    if !overwrite {
+        return Err(Error::Config(format!(
+            "convert: {} is not empty ({}): converting into it would mix two data sets; give --overwrite to replace its shards, or another directory",
+            out.display(),
+            listed(&entries.iter().collect::<Vec<_>>())
+        )));
+    }
+    let foreign: Vec<&String> = entries.iter().filter(|n| !is_shard_name(n)).collect();
+    if !foreign.is_empty() {
+        return Err(Error::Config(format!(
+            "convert --overwrite: {} holds files that are not shards ({}); nothing was removed: choose another directory",
+            out.display(),
+            listed(&foreign)
+        )));
+    }
+    for name in &entries {
+        let p = out.join(name);
+        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
 }
 
 /// Writes `data`'s splits under `out` as `train-00000-of-0000N.parquet` (and `test-…`), with
 /// `row_group_size` rows per row group and `shard_rows` rows per file (0: one file per split).
-/// Each file is written under a temporary name and renamed when complete.
+/// Each file is written under a temporary name and renamed when complete. `out` must be empty,
+/// or with `overwrite` hold only shards, which are removed first.
 pub fn convert(
     data: &Dataset,
     out: &Path,
     row_group_size: usize,
     shard_rows: usize,
     policy: OnBadRecord,
+    overwrite: bool,
 ) -> Result<Vec<PathBuf>> {
     if row_group_size == 0 {
         return Err(Error::Config("--row-group-size must be at least 1".into()));
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    prepare_out(out, overwrite)?;
     let mut written = Vec::new();
     let splits = [("train", Some(&data.train)), ("test", data.test.as_ref())];
     for (name, records) in splits {
@@ -86,7 +159,8 @@ fn write_split(
             .set_max_row_group_row_count(Some(row_group_size))
             .build();
         let pq = |e| Error::parquet(atomic.tmp_path(), e);
-        let mut writer = ArrowWriter::try_new(file, schema(), Some(props)).map_err(pq)?;
+        let mut writer =
+            ArrowWriter::try_new(file, schema(records.classes()), Some(props)).map_err(pq)?;
         let (start, end) = (shard * per_shard, ((shard + 1) * per_shard).min(n));
         for chunk_start in (start..end).step_by(row_group_size) {
             // One record at a time: a skipped record leaves a gap, and each kept image is named
@@ -114,7 +188,7 @@ fn write_split(
                 None,
             );
             let batch = RecordBatch::try_new(
-                schema(),
+                schema(records.classes()),
                 vec![Arc::new(image), Arc::new(Int64Array::from(labels))],
             )?;
             writer.write(&batch).map_err(pq)?;

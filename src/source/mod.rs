@@ -196,8 +196,7 @@ impl SourceSpec {
         if folder::looks_like(path) {
             return Ok(SourceSpec::Folder(path.into()));
         }
-        // Neither kind recognised: let the IDX reader say what it expected.
-        Ok(SourceSpec::Idx(path.into()))
+        Err(Error::NoData { path: path.into() })
     }
 
     /// Reads (or indexes) the data set and validates what can be validated up front. Encoded
@@ -207,13 +206,31 @@ impl SourceSpec {
     }
 
     pub fn open_with(&self, opts: &EncodedOptions) -> Result<Dataset> {
+        // Raw pixels are stored at their size: a resize would be silently ignored.
+        if let (Some((h, w)), SourceSpec::Idx(_) | SourceSpec::Synthetic(_)) = (opts.resize, self) {
+            return Err(Error::Config(format!(
+                "resize {h}x{w}: {self} holds raw pixels of one size, and --resize applies to encoded images (Parquet shards, image folders); leave it out{}",
+                match self {
+                    SourceSpec::Synthetic(_) => ", or give the size in the spec (size=HxW)",
+                    _ => "",
+                }
+            )));
+        }
         match self {
             SourceSpec::Idx(dir) => {
                 idx::open_dir(dir, opts.classes.unwrap_or(idx::FASHION_MNIST_CLASSES))
             }
-            SourceSpec::Synthetic(s) => Ok(s.generate()),
+            SourceSpec::Synthetic(s) => match opts.classes {
+                Some(k) if k != s.classes => Err(Error::Config(format!(
+                    "classes {k}: {self} generates {} classes; give the count in the spec (classes={k}) instead",
+                    s.classes
+                ))),
+                _ => Ok(s.generate()),
+            },
             SourceSpec::Parquet(spec) => {
-                let (train, test) = parquet::split_by_name(parquet::files_of(spec)?);
+                let files = parquet::files_of(spec)?;
+                parquet::check_complete(&files)?;
+                let (train, test) = parquet::split_by_name(files);
                 if train.is_empty() {
                     return Err(Error::BadSpec {
                         spec: spec.clone(),

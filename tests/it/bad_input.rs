@@ -61,7 +61,12 @@ fn a_directory_without_idx_files_says_what_it_expected() {
     let dir = tempfile::tempdir().unwrap();
     fails_with(
         dir.path(),
-        &["no IDX data found", "train-images-idx3-ubyte"],
+        &[
+            "no data found",
+            "train-images-idx3-ubyte",
+            "Parquet shards",
+            "image folder",
+        ],
     );
 }
 
@@ -234,5 +239,228 @@ fn a_zero_batch_size_is_rejected_by_the_flag_parser() {
         stderr(&out).contains("Invalid batch size '0'"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// Runs `args`; it must fail with status 1, without a panic, with every needle in stderr.
+fn refused(args: &[&str], needles: &[&str]) -> String {
+    let out = flowload(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: '{n}' not in: {err}");
+    }
+    err
+}
+
+#[test]
+fn resize_on_raw_pixels_is_refused_not_ignored() {
+    let dir = fixture();
+    let d = dir.path().to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    refused(
+        &["run", "--data", d, "--resize", "64x64", "--out", o],
+        &["resize 64x64", "raw pixels", "encoded images"],
+    );
+    refused(
+        &["stats", d, "--resize", "32x32"],
+        &["resize 32x32", "raw pixels"],
+    );
+    refused(
+        &[
+            "run",
+            "--data",
+            "synthetic:images=50,size=8x8",
+            "--resize",
+            "4x4",
+            "--out",
+            o,
+        ],
+        &["resize 4x4", "size=HxW"],
+    );
+    assert!(
+        !out.exists(),
+        "nothing is written for a refused configuration"
+    );
+}
+
+#[test]
+fn classes_that_disagree_with_a_synthetic_spec_are_refused() {
+    refused(
+        &[
+            "run",
+            "--data",
+            "synthetic:images=50,size=8x8,classes=10",
+            "--classes",
+            "5",
+        ],
+        &["classes 5", "generates 10 classes", "classes=5"],
+    );
+}
+
+#[test]
+fn a_run_without_batches_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    refused(
+        &[
+            "run",
+            "--data",
+            "synthetic:images=600,size=8x8",
+            "--batch-size",
+            "100000",
+            "--drop-last",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["batch size 100000", "--drop-last", "600 training images"],
+    );
+    assert!(!out.join("runs").exists());
+}
+
+#[test]
+fn a_test_split_of_another_shape_or_with_more_classes_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = synthetic("synthetic:images=40,size=28x28,seed=1,test=0");
+    write_idx(dir.path(), &train);
+    // The test split at 14x56: the same pixel count, another shape.
+    let test = synthetic("synthetic:images=10,size=14x56,seed=2,test=0");
+    let (images, labels) = flowload::source::idx::encode(test.train.as_raw().unwrap());
+    fs::write(dir.path().join("t10k-images-idx3-ubyte"), images).unwrap();
+    fs::write(dir.path().join("t10k-labels-idx1-ubyte"), labels).unwrap();
+    let d = dir.path().to_str().unwrap();
+    refused(
+        &[
+            "run",
+            "--data",
+            d,
+            "--device",
+            "cpu",
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ],
+        &["1x14x56", "1x28x28", "t10k-images-idx3-ubyte"],
+    );
+    // Test data with more classes than the training data.
+    refused(
+        &[
+            "run",
+            "--data",
+            "synthetic:images=40,size=8x8,classes=5",
+            "--test-data",
+            "synthetic:images=40,size=8x8,classes=12",
+            "--device",
+            "cpu",
+            "--out",
+            dir.path().join("o2").to_str().unwrap(),
+        ],
+        &["has 12 classes", "has 5", "cannot predict"],
+    );
+}
+
+#[test]
+fn a_resize_or_batch_too_big_for_memory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("f");
+    fs::create_dir_all(folder.join("a")).unwrap();
+    fs::create_dir_all(folder.join("b")).unwrap();
+    let png = flowload::source::encoded::image::encode_png(
+        &[7; 16],
+        flowload::Shape {
+            channels: 1,
+            height: 4,
+            width: 4,
+        },
+    );
+    fs::write(folder.join("a/0.png"), &png).unwrap();
+    fs::write(folder.join("b/0.png"), &png).unwrap();
+    let f = folder.to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    refused(
+        &["run", "--data", f, "--resize", "100000x100000", "--out", o],
+        &["1x100000x100000", "MiB", "--resize"],
+    );
+    refused(
+        &[
+            "run",
+            "--data",
+            f,
+            "--resize",
+            "15000x15000",
+            "--batch-size",
+            "100000",
+            "--workers",
+            "64",
+            "--out",
+            o,
+        ],
+        &["batch size 100000", "GiB in flight", "this machine has"],
+    );
+}
+
+#[test]
+fn a_stats_file_with_zero_std_is_blamed_not_the_data() {
+    let dir = fixture();
+    let stats = dir.path().join("stats.json");
+    fs::write(
+        &stats,
+        r#"{"images":20,"channels":1,"height":4,"width":4,"mean":[0.28],"std":[0.0]}"#,
+    )
+    .unwrap();
+    let err = refused(
+        &[
+            "run",
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ],
+        &[
+            "stats.json",
+            "invalid statistics file",
+            "channel 0 has std 0",
+        ],
+    );
+    assert!(!err.contains("zero variance"), "{err}");
+}
+
+#[test]
+fn a_toml_type_error_names_the_key_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    fs::write(&p, "data = \"synthetic\"\n\nepochs = \"three\"\n").unwrap();
+    refused(
+        &["run", p.to_str().unwrap()],
+        &["p.toml", "line 3", "epochs"],
+    );
+}
+
+#[test]
+fn an_io_error_is_printed_once() {
+    let err = refused(
+        &[
+            "run",
+            "--data",
+            "synthetic:images=20,size=4x4",
+            "--stats",
+            "/nonexistent/stats.json",
+        ],
+        &["/nonexistent/stats.json", "(os error 2)"],
+    );
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+}
+
+#[test]
+fn stats_help_names_every_kind_of_source() {
+    let out = flowload(&["stats", "--help"]);
+    let text = crate::common::stdout(&out);
+    assert!(
+        text.contains("Parquet") && text.contains("image folder"),
+        "{text}"
     );
 }

@@ -221,6 +221,7 @@ fn cluster_local_trains_to_the_losses_of_one_process() {
             wire,
             "--out",
             two.to_str().unwrap(),
+            "--overwrite",
         ]);
         let o = common::flowload(&args);
         assert!(o.status.success(), "{}", common::stderr(&o));
@@ -493,4 +494,104 @@ fn a_cluster_needs_at_least_one_worker_per_process() {
         "{}",
         common::stderr(&o)
     );
+}
+
+/// The live (not zombie) children of `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so read after its last ')'.
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        if rest[1].parse::<u32>() == Ok(pid) && rest[0] != "Z" {
+            found.push(child);
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(')').unwrap().1.split_whitespace().next() != Some("Z"))
+}
+
+/// Starts a long cluster-local sweep and waits until both of its processes run.
+fn long_cluster_local(out: &Path) -> (Child, Vec<u32>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowload"))
+        .args(["cluster-local", "--processes", "2", "run", "--data", DATA])
+        .args(["--epochs", "100000", "--torch-threads", TORCH_THREADS])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let kids = loop {
+        let kids = children_of(child.id());
+        if kids.len() == 2 {
+            break kids;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the processes never started");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (child, kids)
+}
+
+fn gone_within(pids: &[u32], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "still running {} s later: {pids:?}",
+            limit.as_secs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cluster_local_passes_sigterm_on_and_its_processes_die_with_it_even_by_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostfiles = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("flowload-hosts-")
+            })
+            .count()
+    };
+    let before = hostfiles();
+    let (mut child, kids) = long_cluster_local(&dir.path().join("term"));
+    assert_eq!(
+        hostfiles(),
+        before,
+        "the hostfile travels on a pipe, not in /tmp"
+    );
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status}");
+    gone_within(&kids, Duration::from_secs(20));
+
+    let (mut child, kids) = long_cluster_local(&dir.path().join("kill"));
+    child.kill().unwrap(); // SIGKILL: nothing of cluster-local runs after it
+    child.wait().unwrap();
+    gone_within(&kids, Duration::from_secs(20));
 }

@@ -115,3 +115,26 @@ pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
         .map(|l| l.local_addr().map(|a| a.port()))
         .collect()
 }
+
+/// Every temporary file under `dir` (hidden, ending in `.tmp`: left behind by a writer), as
+/// paths relative to `dir`.
+pub fn hidden_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if e.file_name().to_string_lossy().starts_with('.')
+                && e.file_name().to_string_lossy().ends_with(".tmp")
+            {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found
+}

@@ -379,6 +379,8 @@ fn corrupt_records_fail_by_default_naming_shard_and_row() {
         "{err}"
     );
     assert!(!err.contains("panicked"));
+    // The failed run leaves no temporary file behind.
+    assert_eq!(common::hidden_files(&out), Vec::<String>::new());
     // In a cluster, batch 1 of one-record batches is process 1's: its error reaches the
     // trainer with the same words.
     let o = common::flowload(&[
@@ -409,6 +411,7 @@ fn corrupt_records_fail_by_default_naming_shard_and_row() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(common::hidden_files(&out), Vec::<String>::new());
     let o = common::flowload(&["stats", c.folder.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = common::stderr(&o);
@@ -507,4 +510,230 @@ fn corrupt_records_are_counted_and_listed_when_skipped() {
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(common::stdout(&o).contains("\"images\":3"));
     assert!(common::stderr(&o).contains("b/3.png") && common::stderr(&o).contains("cannot read"));
+}
+
+#[test]
+fn a_bad_record_is_a_typed_error_naming_its_shard_and_row() {
+    let c = corrupt();
+    let opts = flowload::source::EncodedOptions {
+        classes: Some(2),
+        ..Default::default()
+    };
+    let data = SourceSpec::parse(c.parquet.to_str().unwrap())
+        .unwrap()
+        .open_with(&opts)
+        .unwrap();
+    let e = compute_stats(&data.train, 1, OnBadRecord::Fail).unwrap_err();
+    let flowload::Error::BadRecord(bad) = e else {
+        panic!("expected a bad record, got {e:?}")
+    };
+    assert!(
+        bad.record.file.ends_with("train-00000-of-00001.parquet"),
+        "{bad:?}"
+    );
+    assert_eq!(bad.record.row, 1);
+    assert_eq!(bad.reason, "not a PNG or JPEG image");
+}
+
+/// Ten 2x2 gray PNGs with the given labels, as one shard without class metadata.
+fn shard_with_labels(dir: &Path, labels: Vec<i64>) -> PathBuf {
+    let shape = Shape {
+        channels: 1,
+        height: 2,
+        width: 2,
+    };
+    let images = (0..labels.len())
+        .map(|i| Some(png(&[i as u8; 4], shape)))
+        .collect();
+    let path = dir.join("train-00000-of-00001.parquet");
+    write_shard(&path, images, labels, 4);
+    path
+}
+
+#[test]
+fn the_parquet_class_count_is_not_guessed_from_a_corrupt_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // 0..9 and one label of 1000: not a 1001-class data set.
+    let mut labels: Vec<i64> = (0..10).collect();
+    labels[6] = 1000;
+    labels.push(3);
+    shard_with_labels(dir.path(), labels);
+    let o = common::flowload(&["stats", d]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("train-00000-of-00001.parquet: row 6 holds label 1000")
+            && err.contains("class 6 never occurs")
+            && err.contains("--classes"),
+        "{err}"
+    );
+    // 2^40 is an error too, not an allocation inside libtorch.
+    shard_with_labels(dir.path(), vec![0, 1, 1 << 40, 1]);
+    let o = common::flowload(&[
+        "run",
+        "--data",
+        d,
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("label 1099511627776") && !err.contains("panicked"),
+        "{err}"
+    );
+    // With --classes the class count is given, and the label outside it is a bad record.
+    let o = common::flowload(&["stats", d, "--classes", "2", "--on-bad-record", "skip"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("row 2: label 1099511627776 is outside 0..2"));
+    // Every class 0..max present: max + 1.
+    shard_with_labels(dir.path(), vec![2, 0, 1, 1]);
+    let data = SourceSpec::parse(d).unwrap().open().unwrap();
+    assert_eq!(data.train.classes(), 3);
+}
+
+#[test]
+fn convert_keeps_the_class_count_in_hugging_face_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shards");
+    // Five classes declared, labels 0..1 only: the metadata keeps 5.
+    let o = common::flowload(&[
+        "convert",
+        "synthetic:images=4,size=4x4,classes=5,seed=1",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let data = SourceSpec::parse(out.to_str().unwrap())
+        .unwrap()
+        .open()
+        .unwrap();
+    assert_eq!(data.train.classes(), 5);
+}
+
+#[test]
+fn convert_refuses_a_directory_with_files_and_overwrite_replaces_its_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shards");
+    let o = out.to_str().unwrap();
+    let src = "synthetic:images=600,size=4x4,seed=2,test=100";
+    let convert = |extra: &[&str]| common::flowload(&[&["convert", src, o][..], extra].concat());
+    assert!(convert(&["--shard-rows", "100"]).status.success());
+    let r = convert(&[]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = common::stderr(&r);
+    assert!(
+        err.contains("is not empty") && err.contains("--overwrite") && err.contains("mix"),
+        "{err}"
+    );
+    let r = convert(&["--overwrite"]);
+    assert!(r.status.success(), "{}", common::stderr(&r));
+    let stats = common::flowload(&["stats", o, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(json["images"], 600, "{}", common::stderr(&stats));
+    // Something that is not a shard stops --overwrite before it removes anything.
+    std::fs::write(out.join("README.md"), "mine").unwrap();
+    let r = convert(&["--overwrite"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(common::stderr(&r).contains("README.md"));
+    assert!(out.join("train-00000-of-00001.parquet").exists());
+}
+
+#[test]
+fn a_missing_or_mixed_shard_of_a_numbered_set_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shards");
+    let o = out.to_str().unwrap();
+    let convert = common::flowload(&[
+        "convert",
+        "synthetic:images=600,size=4x4,seed=2",
+        o,
+        "--shard-rows",
+        "100",
+    ]);
+    assert!(convert.status.success());
+    std::fs::remove_file(out.join("train-00003-of-00006.parquet")).unwrap();
+    let r = common::flowload(&["stats", o]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = common::stderr(&r);
+    assert!(
+        err.contains("train-00003-of-00006.parquet") && err.contains("missing"),
+        "{err}"
+    );
+    // Another conversion's shard beside the set.
+    std::fs::copy(
+        out.join("train-00000-of-00006.parquet"),
+        out.join("train-00003-of-00006.parquet"),
+    )
+    .unwrap();
+    std::fs::copy(
+        out.join("train-00000-of-00006.parquet"),
+        out.join("train-00000-of-00002.parquet"),
+    )
+    .unwrap();
+    let r = common::flowload(&["stats", o]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = common::stderr(&r);
+    assert!(
+        err.contains("-of-00002") && err.contains("-of-00006"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_image_folder_follows_torchvision_nested_files_count_and_an_empty_class_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("f");
+    let shape = Shape {
+        channels: 1,
+        height: 2,
+        width: 2,
+    };
+    for (file, v) in [
+        ("a/1.png", 1u8),
+        ("a/sub/0.png", 2),
+        ("a/0.png", 3),
+        ("b/x.png", 4),
+    ] {
+        let p = root.join(file);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, png(&[v; 4], shape)).unwrap();
+    }
+    let data = SourceSpec::parse(root.to_str().unwrap())
+        .unwrap()
+        .open()
+        .unwrap();
+    // torchvision: sorted(os.walk(...)) then sorted files: a/0, a/1, a/sub/0, b/x.
+    let mut reader =
+        flowload::ops::decode::RecordReader::new(data.train.clone(), OnBadRecord::Fail);
+    let plan = flowload::ops::plan::BatchPlan {
+        epoch: 0,
+        index: 0,
+        rows: vec![0, 1, 2, 3],
+    };
+    let b = reader.decode(&plan).unwrap();
+    let firsts: Vec<u8> = b.pixels.chunks(4).map(|px| px[0]).collect();
+    assert_eq!(data.train.len(), 4);
+    assert_eq!(b.labels, vec![0, 0, 0, 1]);
+    assert_eq!(firsts, vec![3, 1, 2, 4]);
+    std::fs::create_dir_all(root.join("c")).unwrap();
+    let e = SourceSpec::parse(root.to_str().unwrap())
+        .unwrap()
+        .open()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("found no image") && e.contains(" c"), "{e}");
+}
+
+#[test]
+fn a_folder_without_class_directories_names_the_kinds_looked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loose.png"), b"x").unwrap();
+    let o = common::flowload(&["stats", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("no data found") && err.contains("image folder") && err.contains("Parquet"),
+        "{err}"
+    );
 }

@@ -8,6 +8,7 @@ mod fuzz_regressions;
 mod parquet_roundtrip;
 mod pipelines;
 mod report;
+mod results_dir;
 mod resume;
 mod same_batches;
 mod stats_oracle;

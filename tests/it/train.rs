@@ -4,6 +4,7 @@
 use crate::common;
 
 use flowload::config::{SinkKind, SweepConfig};
+use flowload::results::Existing;
 use flowload::sweep::{SweepOptions, run_sweep};
 
 fn pipeline(out: &std::path::Path) -> SweepConfig {
@@ -43,7 +44,11 @@ fn same_seed_same_losses_bit_for_bit_at_any_worker_count() {
     p.epochs = 2;
     p.grid.workers = vec![0, 1, 2];
     let losses = |p: &SweepConfig| -> Vec<Vec<u64>> {
-        run_sweep(p, SweepOptions::default(), |_, _| {})
+        let options = SweepOptions {
+            existing: Existing::Overwrite,
+            ..SweepOptions::default()
+        };
+        run_sweep(p, options, |_, _| {})
             .unwrap()
             .runs
             .iter()

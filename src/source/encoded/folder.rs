@@ -1,6 +1,7 @@
-//! Image-folder source, torchvision's ImageFolder: `root/<class>/*.png|jpg`, labels from the
-//! sorted class names, files in sorted order; `root/train/` and `root/test/` are the splits
-//! when present.
+//! Image-folder source, torchvision's ImageFolder: `root/<class>/**/*.png|jpg|jpeg`, labels
+//! from the sorted class names, the files of each class at any depth in torchvision's order; a
+//! class directory without images is an error, as there; `root/train/` and `root/test/` are
+//! the splits when present.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,29 @@ pub fn class_dirs(root: &Path) -> Result<Vec<PathBuf>> {
         .into_iter()
         .filter(|p| p.is_dir())
         .collect())
+}
+
+/// Every image file under a class directory, at any depth, in torchvision's order: by the
+/// directory's path, then by name (`sorted(os.walk(dir, followlinks=True))`).
+fn images_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<(String, String, PathBuf)> = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in sorted_entries(&d)? {
+            if entry.is_dir() {
+                stack.push(entry);
+            } else if is_image(&entry) {
+                let name = entry
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into();
+                found.push((d.to_string_lossy().into_owned(), name, entry));
+            }
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().map(|(_, _, p)| p).collect())
 }
 
 /// Whether `root` looks like an image folder: a class directory holding an image file.
@@ -68,6 +92,7 @@ pub fn open_split(
     };
     let mut paths = Vec::new();
     let mut labels = Vec::new();
+    let mut empty = Vec::new();
     for dir in &dirs {
         let name = dir
             .file_name()
@@ -80,12 +105,23 @@ pub fn open_split(
                 detail: format!("class '{name}' is not among the training classes"),
             });
         };
-        for file in sorted_entries(dir)? {
-            if is_image(&file) {
-                paths.push(file);
-                labels.push(label as i64);
-            }
+        let files = images_under(dir)?;
+        if files.is_empty() {
+            empty.push(name);
         }
+        labels.extend(std::iter::repeat_n(label as i64, files.len()));
+        paths.extend(files);
+    }
+    // torchvision's ImageFolder refuses a class without images ("Found no valid file for the
+    // classes …"): it would be a class no record has.
+    if !empty.is_empty() {
+        return Err(Error::BadSpec {
+            spec: root.display().to_string(),
+            detail: format!(
+                "found no image (png, jpg, jpeg) for the class(es) {}: remove the empty class directories",
+                empty.join(", ")
+            ),
+        });
     }
     if paths.is_empty() {
         return Err(Error::Empty {

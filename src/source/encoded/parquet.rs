@@ -315,15 +315,13 @@ pub fn open_split(
     if let Some((h, w)) = opts.resize {
         (shape.height, shape.width) = (h, w);
     }
+    let label_column = opts.label_column.as_deref().unwrap_or("label");
     let classes = match opts.classes.or(classes_hint) {
         Some(c) => c,
-        None => {
-            let mut max = -1i64;
-            for g in &row_groups {
-                max = max.max(read_labels(g)?.iter().flatten().max().unwrap_or(-1));
-            }
-            (max + 1).max(1) as usize
-        }
+        None => match class_label(&row_groups[0].shard, label_column) {
+            Some(c) => c,
+            None => classes_from_labels(&row_groups)?,
+        },
     };
     Ok(EncodedSplit {
         origin,
@@ -404,6 +402,107 @@ impl StoreReader for ParquetReader {
             label: data.label(i),
         })
     }
+}
+
+/// The class count of a Hugging Face `ClassLabel` feature, from the `huggingface` schema
+/// metadata that `datasets` (and `flowload convert`) write: its `names`, or `num_classes`.
+fn class_label(shard: &Shard, label_column: &str) -> Option<usize> {
+    let meta = shard.meta.schema().metadata().get("huggingface")?;
+    let json: serde_json::Value = serde_json::from_str(meta).ok()?;
+    let feature = json.get("info")?.get("features")?.get(label_column)?;
+    if feature.get("_type")?.as_str()? != "ClassLabel" {
+        return None;
+    }
+    match feature.get("names").and_then(|n| n.as_array()) {
+        Some(names) => Some(names.len()),
+        None => feature.get("num_classes")?.as_u64().map(|n| n as usize),
+    }
+}
+
+/// The class count from the labels themselves: the largest label + 1, accepted only when every
+/// class from 0 to it occurs. One corrupt label of 1000 among 0..9 would otherwise train a
+/// 1001-class network; then the error names the row with the largest label and a missing class.
+fn classes_from_labels(groups: &[RowGroupRef]) -> Result<usize> {
+    let mut seen = std::collections::HashSet::new();
+    // The largest label, and where it is.
+    let mut max: Option<(i64, &RowGroupRef, usize)> = None;
+    for g in groups {
+        for (i, label) in read_labels(g)?.iter().enumerate() {
+            let Some(label) = label else { continue };
+            seen.insert(label);
+            if max.is_none_or(|(m, _, _)| label > m) {
+                max = Some((label, g, i));
+            }
+        }
+    }
+    let Some((max, group, i)) = max.filter(|(m, _, _)| *m >= 0) else {
+        return Ok(1); // every label is null or negative: every record is a bad record
+    };
+    match (0..max).find(|c| !seen.contains(c)) {
+        None => Ok(max as usize + 1),
+        Some(missing) => Err(Error::ClassCount {
+            record: RecordId {
+                file: group.shard.path.display().to_string(),
+                row: (group.shard_row + i) as u64,
+            },
+            label: max,
+            missing,
+        }),
+    }
+}
+
+/// Checks that every shard of a numbered set is there: `train-00001-of-00003.parquet` needs
+/// `00000` and `00002` of `00003` beside it, and one set must not be mixed with another
+/// (`-of-00006` beside `-of-00003`).
+pub fn check_complete(files: &[PathBuf]) -> Result<()> {
+    use std::collections::BTreeMap;
+    // (directory, prefix) → count → indices present
+    let mut sets: BTreeMap<(PathBuf, String), BTreeMap<usize, Vec<usize>>> = BTreeMap::new();
+    for f in files {
+        let name = f.file_name().unwrap_or_default().to_string_lossy();
+        let Some(stem) = name.strip_suffix(".parquet") else {
+            continue;
+        };
+        let Some((head, count)) = stem.rsplit_once("-of-") else {
+            continue;
+        };
+        let Some((prefix, index)) = head.rsplit_once('-') else {
+            continue;
+        };
+        let (Ok(index), Ok(count)) = (index.parse::<usize>(), count.parse::<usize>()) else {
+            continue;
+        };
+        let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
+        sets.entry((dir, prefix.to_string()))
+            .or_default()
+            .entry(count)
+            .or_default()
+            .push(index);
+    }
+    for ((dir, prefix), counts) in sets {
+        if counts.len() > 1 {
+            let of: Vec<String> = counts.keys().map(|c| format!("-of-{c:05}")).collect();
+            return Err(Error::BadSpec {
+                spec: dir
+                    .join(format!("{prefix}-*.parquet"))
+                    .display()
+                    .to_string(),
+                detail: format!(
+                    "shards of different sets are mixed ({}): convert into an empty directory",
+                    of.join(", ")
+                ),
+            });
+        }
+        for (count, indices) in counts {
+            if let Some(missing) = (0..count).find(|i| !indices.contains(i)) {
+                return Err(Error::MissingShard {
+                    path: dir.join(format!("{prefix}-{missing:05}-of-{count:05}.parquet")),
+                    count,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn first_shape(groups: &[RowGroupRef]) -> Result<Shape> {
