@@ -212,12 +212,18 @@ fn read_dir(dir: &Path) -> Result<Vec<(String, bool)>> {
     Ok(v)
 }
 
-/// `summary.json, runs/run-0001.parquet and 3 more`.
 fn summary(found: &[Found]) -> String {
-    let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).take(3).collect();
-    match found.len() {
-        n if n > 3 => format!("{} and {} more", names.join(", "), n - 3),
-        _ => names.join(", "),
+    listing(found.iter().map(|f| f.name.as_str()))
+}
+
+/// `summary.json, runs/run-0001.parquet, runs/run-0002.parquet and 3 more`: the first few of
+/// what a directory holds, for an error message.
+pub fn listing<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let n = names.len();
+    let shown: Vec<&str> = names.take(3).collect();
+    match n {
+        n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
+        _ => shown.join(", "),
     }
 }
 

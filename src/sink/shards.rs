@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ops::decode::{OnBadRecord, RecordReader};
 use crate::ops::plan::BatchPlan;
 use crate::results::AtomicFile;
+use crate::results::dir::listing;
 use crate::source::encoded::image::encode_png;
 use crate::source::{Dataset, Records};
 
@@ -73,18 +74,11 @@ fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let listed = |names: &[&String]| {
-        let shown: Vec<&str> = names.iter().take(3).map(|n| n.as_str()).collect();
-        match names.len() {
-            n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
-            _ => shown.join(", "),
-        }
-    };
     if !overwrite {
         return Err(Error::Config(format!(
             "convert: {} is not empty ({}): converting into it would mix two data sets; give --overwrite to replace its shards, or another directory",
             out.display(),
-            listed(&entries.iter().collect::<Vec<_>>())
+            listing(entries.iter().map(String::as_str))
         )));
     }
     let foreign: Vec<&String> = entries.iter().filter(|n| !is_shard_name(n)).collect();
@@ -92,7 +86,7 @@ fn prepare_out(out: &Path, overwrite: bool) -> Result<()> {
         return Err(Error::Config(format!(
             "convert --overwrite: {} holds files that are not shards ({}); nothing was removed: choose another directory",
             out.display(),
-            listed(&foreign)
+            listing(foreign.iter().map(|n| n.as_str()))
         )));
     }
     for name in &entries {
