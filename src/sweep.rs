@@ -126,7 +126,7 @@ fn prepare(pipeline: &SweepConfig, processes: usize) -> Result<Prepared> {
         None => None,
     };
     let mut runs = pipeline.runs();
-    check_sizes(pipeline, &data.train, &runs)?;
+    check_sizes(pipeline, &data, &runs)?;
     if processes > 1 {
         if runs.iter().any(|r| r.workers == 0) {
             return Err(Error::Config(
@@ -171,8 +171,8 @@ fn check_test_split(train: &Records, test: &Records) -> Result<()> {
 
 /// Every run has batches, and its batches fit in memory: checked before the first batch, so
 /// that a bad setting is a message, not an empty run or an out-of-memory abort.
-fn check_sizes(pipeline: &SweepConfig, train: &Records, runs: &[RunParams]) -> Result<()> {
-    let shape = train.shape();
+fn check_sizes(pipeline: &SweepConfig, data: &Dataset, runs: &[RunParams]) -> Result<()> {
+    let (train, shape) = (&data.train, data.train.shape());
     if shape.len() as u64 > MAX_DECODE_BYTES {
         return Err(Error::Config(format!(
             "images of {shape} are {} MiB each, more than the {} MiB a record may take{}",
@@ -195,17 +195,24 @@ fn check_sizes(pipeline: &SweepConfig, train: &Records, runs: &[RunParams]) -> R
                 train.len()
             )));
         }
-        // u8 and f32 copies of every batch in flight: the queues, and one being built per worker.
+        // u8 and f32 copies of every batch in flight: the queues, and one being built per worker;
+        // and the training sink holds the whole test split, normalized, for its evaluations.
         let in_flight = (pipeline.prefetch.max(1) + 1) * p.workers.max(1) + 1;
+        let test = match (&data.test, pipeline.sink) {
+            (Some(t), SinkKind::Train) => t.len() as u64 * shape.len() as u64 * 4,
+            _ => 0,
+        };
         let bytes = (p.batch_size.min(train.len()) as u64)
             .saturating_mul(shape.len() as u64 * 5)
-            .saturating_mul(in_flight as u64);
+            .saturating_mul(in_flight as u64)
+            .saturating_add(test);
         if memory.is_some_and(|m| bytes > m) {
             return Err(Error::Config(format!(
-                "batch size {} of {shape} images with {} worker(s) and prefetch {} holds about {} GiB in flight; this machine has {} GiB",
+                "batch size {} of {shape} images with {} worker(s) and prefetch {}{} holds about {} GiB in memory; this machine has {} GiB",
                 p.batch_size,
                 p.workers,
                 pipeline.prefetch,
+                if test > 0 { ", and the test split" } else { "" },
                 bytes >> 30,
                 memory.unwrap_or(0) >> 30
             )));

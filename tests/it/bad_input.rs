@@ -397,7 +397,7 @@ fn a_resize_or_batch_too_big_for_memory_is_refused() {
             "--out",
             o,
         ],
-        &["batch size 100000", "GiB in flight", "this machine has"],
+        &["batch size 100000", "GiB in memory", "this machine has"],
     );
 }
 
