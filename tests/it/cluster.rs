@@ -595,3 +595,61 @@ fn cluster_local_passes_sigterm_on_and_its_processes_die_with_it_even_by_sigkill
     child.wait().unwrap();
     gone_within(&kids, Duration::from_secs(20));
 }
+
+#[test]
+fn cluster_errors_are_typed_and_name_the_process() {
+    let addresses: Vec<String> = free_ports(2)
+        .unwrap()
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let role = |i| {
+        ClusterSpec::new(2, i, addresses.clone(), Duration::from_secs(1))
+            .unwrap()
+            .role()
+    };
+    let (Role::Trainer(trainer), Role::Follower(follower)) = (role(0), role(1)) else {
+        panic!("process 0 trains, process 1 follows")
+    };
+    // Nobody joins: the timeout names process 1.
+    let mut alone = TrainerCluster::bind(&trainer, 7).unwrap();
+    match alone.open(Announce::Epochs { run: 1 }) {
+        Err(flowload::Error::Cluster(flowload::ClusterError::ConnectTimeout {
+            missing,
+            me,
+            ..
+        })) => {
+            assert_eq!((missing[0].index, me.index), (1, 0));
+            assert_eq!(missing[0].address, addresses[1]);
+        }
+        Err(e) => panic!("expected a connect timeout, got {e:?}"),
+        Ok(_) => panic!("expected a connect timeout, got a session"),
+    }
+    drop(alone);
+    // Another configuration: process 0 refuses process 1, and each says so in a typed error.
+    let mut c0 = TrainerCluster::bind(&trainer, 7).unwrap();
+    let mut c1 = FollowerCluster::bind(&follower, 8).unwrap();
+    std::thread::scope(|s| {
+        let joined = s.spawn(move || c1.next_session().map(drop));
+        let opened = c0.open(Announce::Epochs { run: 1 }).map(drop);
+        match joined.join().unwrap() {
+            Err(flowload::Error::Cluster(flowload::ClusterError::Refused {
+                by, reason, ..
+            })) => {
+                assert_eq!(by.index, 0);
+                assert!(reason.contains("another configuration"), "{reason}");
+            }
+            other => panic!("expected process 1 to be refused, got {other:?}"),
+        }
+        assert!(
+            matches!(
+                opened,
+                Err(flowload::Error::Cluster(
+                    flowload::ClusterError::Refused { .. }
+                        | flowload::ClusterError::ConnectTimeout { .. }
+                ))
+            ),
+            "{opened:?}"
+        );
+    });
+}
