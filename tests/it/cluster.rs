@@ -11,7 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flowload::cluster::{
-    self, Announce, ClusterLoader, ClusterSpec, FollowerCluster, Role, TrainerCluster,
+    self, Announce, ClusterLoader, ClusterSpec, FollowerCluster, FollowerProcess, Role,
+    TrainerCluster, TrainerProcess,
 };
 use flowload::loader::{LoaderConfig, compute_stats};
 use flowload::ops::decode::OnBadRecord;
@@ -39,24 +40,30 @@ fn config(records: &Records, threads: usize, wire: WireFormat) -> LoaderConfig {
     }
 }
 
-/// Two cluster processes as two threads of this test: process 0 computes the statistics and
-/// collects every batch; process 1 follows its announcements.
-fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::Stats, Seen) {
+/// The two roles of a cluster of two on free local ports, and their addresses.
+fn roles(connect_timeout: Duration) -> (TrainerProcess, FollowerProcess, Vec<String>) {
     let addresses: Vec<String> = free_ports(2)
         .unwrap()
         .iter()
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
     let role = |i| {
-        ClusterSpec::new(2, i, addresses.clone(), Duration::from_secs(20))
+        ClusterSpec::new(2, i, addresses.clone(), connect_timeout)
             .unwrap()
             .role()
     };
+    let (Role::Trainer(trainer), Role::Follower(follower)) = (role(0), role(1)) else {
+        panic!("process 0 trains, process 1 follows")
+    };
+    (trainer, follower, addresses)
+}
+
+/// Two cluster processes as two threads of this test: process 0 computes the statistics and
+/// collects every batch; process 1 follows its announcements.
+fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::Stats, Seen) {
+    let (trainer, follower, _) = roles(Duration::from_secs(20));
     let channels = records.shape().channels;
     std::thread::scope(|s| {
-        let Role::Follower(follower) = role(1) else {
-            panic!("process 1 follows")
-        };
         let mut c1 = FollowerCluster::bind(&follower, 7).unwrap();
         s.spawn(move || {
             let mut stats = None;
@@ -79,9 +86,6 @@ fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::
                 }
             }
         });
-        let Role::Trainer(trainer) = role(0) else {
-            panic!("process 0 trains")
-        };
         let mut c0 = TrainerCluster::bind(&trainer, 7).unwrap();
         let session = c0.open(Announce::Stats { run: 1 }).unwrap();
         let stats = cluster::compute_stats(records, session, 1, OnBadRecord::Fail).unwrap();
@@ -598,19 +602,7 @@ fn cluster_local_passes_sigterm_on_and_its_processes_die_with_it_even_by_sigkill
 
 #[test]
 fn cluster_errors_are_typed_and_name_the_process() {
-    let addresses: Vec<String> = free_ports(2)
-        .unwrap()
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}"))
-        .collect();
-    let role = |i| {
-        ClusterSpec::new(2, i, addresses.clone(), Duration::from_secs(1))
-            .unwrap()
-            .role()
-    };
-    let (Role::Trainer(trainer), Role::Follower(follower)) = (role(0), role(1)) else {
-        panic!("process 0 trains, process 1 follows")
-    };
+    let (trainer, follower, addresses) = roles(Duration::from_secs(1));
     // Nobody joins: the timeout names process 1.
     let mut alone = TrainerCluster::bind(&trainer, 7).unwrap();
     match alone.open(Announce::Epochs { run: 1 }) {
