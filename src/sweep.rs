@@ -187,7 +187,8 @@ fn check_sizes(pipeline: &SweepConfig, data: &Dataset, runs: &[RunParams]) -> Re
     }
     let memory = physical_memory();
     for p in runs {
-        if pipeline.drop_last && p.batch_size > train.len() {
+        let order = loader_config(pipeline, p, train, WireFormat::Raw).order;
+        if order.batches_per_epoch() == 0 {
             return Err(Error::Config(format!(
                 "batch size {} with --drop-last leaves no batch: {} has {} training images",
                 p.batch_size,

@@ -15,6 +15,7 @@ use crate::ops::plan::BatchPlan;
 use crate::results::AtomicFile;
 use crate::results::dir::listing;
 use crate::source::encoded::image::encode_png;
+use crate::source::encoded::parquet::numbered_shard;
 use crate::source::{Dataset, Records};
 
 fn image_fields() -> Fields {
@@ -45,19 +46,7 @@ pub fn schema(classes: usize) -> SchemaRef {
 
 /// Whether `name` is a shard that `convert` writes: `train-00000-of-00003.parquet`.
 fn is_shard_name(name: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix("train-")
-        .or_else(|| name.strip_prefix("test-"))
-    else {
-        return false;
-    };
-    rest.strip_suffix(".parquet")
-        .and_then(|r| r.split_once("-of-"))
-        .is_some_and(|(i, n)| {
-            [i, n]
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        })
+    numbered_shard(name).is_some_and(|(prefix, _, _)| prefix == "train" || prefix == "test")
 }
 
 /// Makes `out` ready for a conversion: an empty (or new) directory, or with `overwrite`, one

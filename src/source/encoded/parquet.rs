@@ -451,6 +451,19 @@ fn classes_from_labels(groups: &[RowGroupRef]) -> Result<usize> {
     }
 }
 
+/// `train-00001-of-00003.parquet` → `("train", 1, 3)`: the prefix, the shard's index and the
+/// set's count, for a name of a numbered shard set; `None` for any other name.
+pub fn numbered_shard(name: &str) -> Option<(&str, usize, usize)> {
+    let (head, count) = name.strip_suffix(".parquet")?.rsplit_once("-of-")?;
+    let (prefix, index) = head.rsplit_once('-')?;
+    let number = |d: &str| {
+        (!d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| d.parse::<usize>().ok())
+            .flatten()
+    };
+    Some((prefix, number(index)?, number(count)?))
+}
+
 /// Checks that every shard of a numbered set is there: `train-00001-of-00003.parquet` needs
 /// `00000` and `00002` of `00003` beside it, and one set must not be mixed with another
 /// (`-of-00006` beside `-of-00003`).
@@ -460,16 +473,7 @@ pub fn check_complete(files: &[PathBuf]) -> Result<()> {
     let mut sets: BTreeMap<(PathBuf, String), BTreeMap<usize, Vec<usize>>> = BTreeMap::new();
     for f in files {
         let name = f.file_name().unwrap_or_default().to_string_lossy();
-        let Some(stem) = name.strip_suffix(".parquet") else {
-            continue;
-        };
-        let Some((head, count)) = stem.rsplit_once("-of-") else {
-            continue;
-        };
-        let Some((prefix, index)) = head.rsplit_once('-') else {
-            continue;
-        };
-        let (Ok(index), Ok(count)) = (index.parse::<usize>(), count.parse::<usize>()) else {
+        let Some((prefix, index, count)) = numbered_shard(&name) else {
             continue;
         };
         let dir = f.parent().map(Path::to_path_buf).unwrap_or_default();
