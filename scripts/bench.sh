@@ -4,6 +4,7 @@
 #   scripts/bench.sh train  [DATA_DIR]   training epoch and data-wait seconds (scripts/bench_train.py)
 #   scripts/bench.sh encoded [DATA_DIR]  PNG-in-Parquet decode vs PIL and DALI, peak RSS (scripts/bench_encoded.py)
 #   scripts/bench.sh cluster [DATA_DIR]  1 process vs 2 processes (cluster-local) vs 2 workers (scripts/bench_cluster.py)
+#   scripts/bench.sh photos [PHOTO_DIR]  JPEG photos, RandomResizedCrop + flip, vs DataLoader, DALI, PIL (scripts/bench_photos.py)
 # Builds flowload in release first. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,13 +12,14 @@ source scripts/env.sh
 cargo build --release --quiet
 what="${1:-loader}"
 data="${2:-/usr/share/datasets/fashion-mnist}"
-if [ "$what" = encoded ] && ! python -c 'import nvidia.dali' 2>/dev/null; then
-    pip install -q nvidia-dali-cuda130  # DALI's CPU pipeline, the encoded benchmark's peer
+if { [ "$what" = encoded ] || [ "$what" = photos ]; } && ! python -c 'import nvidia.dali' 2>/dev/null; then
+    pip install -q nvidia-dali-cuda130  # DALI's CPU pipeline, the encoded and photo benchmarks' peer
 fi
 case "$what" in
     loader) exec python scripts/bench_loader.py target/release/flowload "$data" ;;
     train) exec python scripts/bench_train.py target/release/flowload "$data" ;;
     encoded) exec python scripts/bench_encoded.py target/release/flowload "$data" ;;
     cluster) exec python scripts/bench_cluster.py target/release/flowload "$data" ;;
-    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster [DATA_DIR]" >&2; exit 2 ;;
+    photos) exec python scripts/bench_photos.py target/release/flowload ${2:+"$2"} ;;
+    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos [DATA_DIR]" >&2; exit 2 ;;
 esac

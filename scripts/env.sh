@@ -11,10 +11,18 @@ if ! "$TORCH_VENV/bin/python" -c 'import torch, torchvision, sys; sys.exit(torch
     "$TORCH_VENV/bin/pip" install -q torch==2.11.0 torchvision==0.26.0 || return 1 2>/dev/null || exit 1
 fi
 
-# The tests read results from Python, as users do: DuckDB and pyarrow in the same venv.
-if ! "$TORCH_VENV/bin/python" -c 'import duckdb, pyarrow' 2>/dev/null; then
-    echo "flowload: installing duckdb and pyarrow into $TORCH_VENV" >&2
-    "$TORCH_VENV/bin/pip" install -q duckdb pyarrow || return 1 2>/dev/null || exit 1
+# The tests read results from Python, as users do: DuckDB and pyarrow in the same venv; and
+# scripts/make_photos.py makes the photo workload from scikit-image's sample photographs.
+if ! "$TORCH_VENV/bin/python" -c 'import duckdb, pyarrow, skimage' 2>/dev/null; then
+    echo "flowload: installing duckdb, pyarrow and scikit-image into $TORCH_VENV" >&2
+    "$TORCH_VENV/bin/pip" install -q duckdb pyarrow scikit-image || return 1 2>/dev/null || exit 1
+fi
+
+# The turbojpeg crate builds libjpeg-turbo 3 from its bundled source: cmake, and nasm for the
+# SIMD code it requires.
+if { ! command -v cmake >/dev/null || ! command -v nasm >/dev/null; } && [ "$(id -u)" = 0 ]; then
+    echo "flowload: installing cmake and nasm" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake nasm >/dev/null
 fi
 
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ "$(id -u)" = 0 ]; then

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ops::decode::OnBadRecord;
 use crate::source::EncodedOptions;
+use crate::source::transforms::Transforms;
 
 /// A pipeline file. Every key is optional; what is left out keeps the default shown.
 /// Unknown keys are rejected with their name.
@@ -23,6 +24,12 @@ pub struct SweepConfig {
     pub test_data: Option<String>,
     /// Decode every image to this size, "HxW". Default: images must all have one size.
     pub resize: Option<String>,
+    /// Transforms of each training image, in order, after `resize`: `random_resized_crop:SIZE`,
+    /// `random_crop:SIZE,padding=P`, `hflip`, `resize:SHORT`, `center_crop:SIZE` (torchvision's
+    /// semantics and defaults). Random draws come from `(seed, epoch, record)`. Default none.
+    pub train_transforms: Vec<String>,
+    /// Transforms of each test image, deterministic only (`resize`, `center_crop`). Default none.
+    pub test_transforms: Vec<String>,
     /// Parquet columns holding the image bytes and the label. Default "image" and "label".
     pub image_column: Option<String>,
     pub label_column: Option<String>,
@@ -85,6 +92,8 @@ impl Default for SweepConfig {
             data: String::new(),
             test_data: None,
             resize: None,
+            train_transforms: Vec::new(),
+            test_transforms: Vec::new(),
             image_column: None,
             label_column: None,
             classes: None,
@@ -191,8 +200,26 @@ impl SweepConfig {
                 })?)
             }
         };
+        let transforms = |list: &[String]| {
+            let mut specs: Vec<String> = resize
+                .map(|(h, w)| format!("resize:{h}x{w}"))
+                .into_iter()
+                .collect();
+            specs.extend(list.iter().cloned());
+            Transforms::new(&specs, self.seed)
+        };
+        let test_transforms = transforms(&self.test_transforms)?;
+        let random = test_transforms.random_ones();
+        if !random.is_empty() {
+            return Err(Error::Config(format!(
+                "test_transforms: {} draw at random; the evaluation split gets deterministic transforms only (resize, center_crop)",
+                random.join(", ")
+            )));
+        }
         Ok(EncodedOptions {
             resize,
+            train_transforms: transforms(&self.train_transforms)?,
+            test_transforms,
             image_column: self.image_column.clone(),
             label_column: self.label_column.clone(),
             classes: self.classes,
@@ -344,6 +371,8 @@ mod tests {
             "data" => p.data = "elsewhere".into(),
             "test_data" => p.test_data = Some("t".into()),
             "resize" => p.resize = Some("24x24".into()),
+            "train_transforms" => p.train_transforms = vec!["hflip".into()],
+            "test_transforms" => p.test_transforms = vec!["center_crop:20".into()],
             "image_column" => p.image_column = Some("img".into()),
             "label_column" => p.label_column = Some("y".into()),
             "classes" => p.classes = Some(5),

@@ -150,7 +150,7 @@ fn prepare(pipeline: &SweepConfig, processes: usize) -> Result<Prepared> {
 fn check_test_split(train: &Records, test: &Records) -> Result<()> {
     if test.shape() != train.shape() {
         return Err(Error::Config(format!(
-            "test data {} is {}, the training data {} is {} (use --resize on encoded images)",
+            "test data {} is {}, the training data {} is {} (use --resize, or test_transforms that end in the training size)",
             test.origin(),
             test.shape(),
             train.origin(),
@@ -178,8 +178,8 @@ fn check_sizes(pipeline: &SweepConfig, data: &Dataset, runs: &[RunParams]) -> Re
             "images of {shape} are {} MiB each, more than the {} MiB a record may take{}",
             shape.len() >> 20,
             MAX_DECODE_BYTES >> 20,
-            if pipeline.resize.is_some() {
-                " (--resize)"
+            if pipeline.resize.is_some() || !pipeline.train_transforms.is_empty() {
+                " (--resize, train_transforms)"
             } else {
                 ""
             }

@@ -2,7 +2,8 @@
 #![no_main]
 
 use flowload::source::Shape;
-use flowload::source::encoded::image::decode_image;
+use flowload::ops::augment::Augmenter;
+use flowload::source::transforms::{SampleKey, Transforms};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,5 +15,12 @@ fuzz_target!(|data: &[u8]| {
         width: 1 + (size >> 4) as usize,
     };
     let mut out = vec![0u8; shape.len()];
-    let _ = decode_image(bytes, shape, mode & 2 != 0, &mut out);
+    // Bit 1: resize to the shape (any size accepted), else the image must have it.
+    let transforms = if mode & 2 != 0 {
+        Transforms::new(&[format!("resize:{}x{}", shape.height, shape.width)], 0).unwrap()
+    } else {
+        Transforms::default()
+    };
+    let key = SampleKey { epoch: 0, record: 0 };
+    let _ = Augmenter::new().render(bytes, &transforms, key, shape, &mut out);
 });

@@ -56,6 +56,15 @@ pub(crate) struct SourceArgs {
     /// Decode every image to HxW (for example 28x28) instead of requiring one size.
     #[arg(long, value_name = "HxW")]
     pub resize: Option<String>,
+    /// A transform of the training images, repeatable, in order (replaces the pipeline's
+    /// train_transforms): random_resized_crop:SIZE[,scale=A-B][,ratio=A-B],
+    /// random_crop:SIZE[,padding=P][,mode=constant|reflect|edge], hflip[:P], resize:SHORT|HxW,
+    /// center_crop:SIZE.
+    #[arg(long = "augment", value_name = "T")]
+    pub train_transforms: Vec<String>,
+    /// A transform of the test images, repeatable (replaces test_transforms): resize, center_crop.
+    #[arg(long = "test-transforms", value_name = "T")]
+    pub test_transforms: Vec<String>,
     /// Parquet column with the image bytes (binary, or a struct with a `bytes` field).
     #[arg(long, value_name = "NAME")]
     pub image_column: Option<String>,
@@ -84,6 +93,12 @@ impl SourceArgs {
     pub fn apply(&self, p: &mut SweepConfig) {
         if self.resize.is_some() {
             p.resize = self.resize.clone();
+        }
+        if !self.train_transforms.is_empty() {
+            p.train_transforms = self.train_transforms.clone();
+        }
+        if !self.test_transforms.is_empty() {
+            p.test_transforms = self.test_transforms.clone();
         }
         if self.image_column.is_some() {
             p.image_column = self.image_column.clone();

@@ -46,6 +46,7 @@ pub fn compute_stats(
     policy: OnBadRecord,
 ) -> Result<Stats> {
     records.check_not_empty()?;
+    let records = &records.for_statistics()?;
     let failures = session.failures.clone();
     let dataflow = stats_dataflow(records, policy, Arc::new(Mutex::new(Vec::new())));
     let guards = session.execute(threads.max(1), dataflow)?;

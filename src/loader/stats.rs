@@ -24,7 +24,8 @@ use crate::source::Records;
 const STATS_CHUNK: usize = 4096;
 
 /// Computes exact per-channel statistics of `records` on `workers` timely threads (0 = this
-/// thread). A bad record fails the pass or is skipped as `policy` says; the records skipped
+/// thread), through the deterministic counterpart of their transforms
+/// ([`Records::for_statistics`]). A bad record fails the pass or is skipped as `policy` says; the records skipped
 /// come back too, in [`crate::error::RecordId`] order.
 pub fn compute_stats(
     records: &Records,
@@ -32,6 +33,7 @@ pub fn compute_stats(
     policy: OnBadRecord,
 ) -> Result<(Stats, Vec<BadRecord>)> {
     records.check_not_empty()?;
+    let records = &records.for_statistics()?;
     let skipped = Arc::new(Mutex::new(Vec::new()));
     let dataflow = stats_dataflow(records, policy, skipped.clone());
     let captured = if workers == 0 {

@@ -11,7 +11,11 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Operator;
 use timely::progress::Timestamp;
 
-use super::normalize::NormalizedBatch;
+use std::ptr::NonNull;
+
+use arrow::buffer::{Buffer, ScalarBuffer};
+
+use super::normalize::{BufferPool, NormalizedBatch};
 use crate::error::BadRecord;
 use crate::error::Result;
 use crate::source::Shape;
@@ -84,12 +88,40 @@ pub fn schema(shape: Shape) -> SchemaRef {
     )
 }
 
-/// Wraps the values in Arrow without copying: `Vec<f32>` becomes the array's buffer as is.
+/// A batch's values that go back to their pool when Arrow drops the last reference.
+struct Recycled {
+    values: Vec<f32>,
+    pool: BufferPool,
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.values));
+    }
+}
+
+/// Wraps the values in Arrow without copying: `Vec<f32>` becomes the array's buffer as is, and
+/// goes back to its pool when the batch is dropped.
 pub fn to_arrow(schema: &SchemaRef, batch: NormalizedBatch) -> Result<Batch> {
     let DataType::FixedSizeList(item, size) = schema.field(0).data_type() else {
         unreachable!("schema() builds a FixedSizeList")
     };
-    let values = Arc::new(Float32Array::from(batch.values));
+    let values = match batch.pool {
+        Some(pool) => {
+            let len = batch.values.len();
+            let owner = Arc::new(Recycled {
+                values: batch.values,
+                pool,
+            });
+            let ptr = NonNull::from(owner.values.as_slice()).cast::<u8>();
+            // SAFETY: `ptr` points at `len` initialized f32 values owned by `owner`, which the
+            // buffer keeps alive and which nothing else mutates until it is dropped.
+            let buffer = unsafe { Buffer::from_custom_allocation(ptr, len * 4, owner) };
+            Float32Array::new(ScalarBuffer::new(buffer, 0, len), None)
+        }
+        None => Float32Array::from(batch.values),
+    };
+    let values = Arc::new(values);
     let images = FixedSizeListArray::try_new(item.clone(), *size, values, None)?;
     let labels = Int64Array::from(batch.labels);
     let record = RecordBatch::try_new(schema.clone(), vec![Arc::new(images), Arc::new(labels)])?;
@@ -150,6 +182,7 @@ mod tests {
             values,
             labels: vec![4, 5],
             skipped: vec![],
+            pool: None,
         };
         let b = to_arrow(&schema(shape), nb).unwrap();
         assert_eq!(b.rows(), 2);
@@ -157,5 +190,37 @@ mod tests {
         assert_eq!(b.images()[7], 7.0);
         assert_eq!(b.labels(), &[4, 5]);
         assert_eq!(b.record.schema().metadata()["flowload.shape"], "[1,2,2]");
+    }
+
+    #[test]
+    fn a_dropped_batch_gives_its_buffer_to_the_next() {
+        use crate::ops::decode::DecodedBatch;
+        use crate::ops::normalize::Normalizer;
+        let shape = Shape {
+            channels: 1,
+            height: 2,
+            width: 2,
+        };
+        let decoded = |v: u8| DecodedBatch {
+            epoch: 0,
+            index: 0,
+            shape,
+            pixels: vec![v; 8],
+            labels: vec![0, 1],
+            skipped: vec![],
+        };
+        let normalizer = Normalizer::new(None, 1);
+        let first = to_arrow(&schema(shape), normalizer.apply(decoded(51))).unwrap();
+        let ptr = first.images().as_ptr();
+        assert_eq!(first.images(), &[0.2; 8]);
+        // While the first batch lives, the second gets another buffer; once it is dropped, the
+        // third reuses the first's, with its own values.
+        let second = to_arrow(&schema(shape), normalizer.clone().apply(decoded(0))).unwrap();
+        assert_ne!(second.images().as_ptr(), ptr);
+        drop(first);
+        let third = to_arrow(&schema(shape), normalizer.apply(decoded(255))).unwrap();
+        assert_eq!(third.images().as_ptr(), ptr);
+        assert_eq!(third.images(), &[1.0; 8]);
+        assert_eq!(second.images(), &[0.0; 8]);
     }
 }

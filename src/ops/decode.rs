@@ -8,11 +8,12 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Operator;
 use timely::progress::Timestamp;
 
+use super::augment::Augmenter;
 use super::plan::BatchPlan;
-use crate::error::{BadRecord, Result};
-use crate::source::encoded::image::decode_image;
+use crate::error::{BadRecord, RecordId, Result};
 use crate::source::encoded::{EncodedSplit, StoreReader};
-use crate::source::{Records, Shape};
+use crate::source::transforms::SampleKey;
+use crate::source::{Records, Shape, TransformedSplit};
 
 /// What to do with a record that cannot be decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -63,43 +64,88 @@ fn gather(split: &crate::source::Split, plan: &BatchPlan) -> DecodedBatch {
     }
 }
 
+/// Renders raw records through their transforms; a transform that does not fit a record
+/// fails the batch (raw records all have one size, so it fails on the first).
+fn transform(
+    t: &TransformedSplit,
+    augmenter: &mut Augmenter,
+    plan: &BatchPlan,
+) -> Result<DecodedBatch> {
+    let len = t.shape.len();
+    let mut pixels = vec![0u8; plan.rows.len() * len];
+    let mut labels = Vec::with_capacity(plan.rows.len());
+    for (&row, out) in plan.rows.iter().zip(pixels.chunks_exact_mut(len)) {
+        let key = SampleKey {
+            epoch: plan.epoch,
+            record: row,
+        };
+        let image = t.split.image(row as usize);
+        augmenter
+            .render_pixels(image, t.split.shape, &t.transforms, key, t.shape, out)
+            .map_err(|reason| BadRecord {
+                record: RecordId {
+                    file: t.split.origin.clone(),
+                    row: row as u64,
+                },
+                reason,
+            })?;
+        labels.push(t.split.labels[row as usize]);
+    }
+    Ok(DecodedBatch {
+        epoch: plan.epoch,
+        index: plan.index,
+        shape: t.shape,
+        pixels,
+        labels,
+        skipped: Vec::new(),
+    })
+}
+
 /// A worker's decoder: the records, the bad-record policy, and (for encoded records) the
-/// worker's own reader of their store.
+/// worker's own reader of their store and its augmenter.
 pub struct RecordReader {
     records: Records,
     policy: OnBadRecord,
     store: Option<Box<dyn StoreReader>>,
+    augmenter: Augmenter,
 }
 
 impl RecordReader {
     pub fn new(records: Records, policy: OnBadRecord) -> Self {
         let store = match &records {
             Records::Encoded(e) => Some(e.store.reader()),
-            Records::Raw(_) => None,
+            Records::Raw(_) | Records::Transformed(_) => None,
         };
         RecordReader {
             records,
             policy,
             store,
+            augmenter: Augmenter::new(),
         }
     }
 
     pub fn decode(&mut self, plan: &BatchPlan) -> Result<DecodedBatch> {
         match (&self.records, &mut self.store) {
             (Records::Raw(split), _) => Ok(gather(split, plan)),
-            (Records::Encoded(split), Some(store)) => {
-                decode_encoded(split, store.as_mut(), self.policy, plan)
-            }
+            (Records::Transformed(t), _) => transform(t, &mut self.augmenter, plan),
+            (Records::Encoded(split), Some(store)) => decode_encoded(
+                split,
+                store.as_mut(),
+                &mut self.augmenter,
+                self.policy,
+                plan,
+            ),
             (Records::Encoded(_), None) => unreachable!("encoded records get a store reader"),
         }
     }
 }
 
-/// Fetches each record of `plan` from the store and decodes it; a bad one fails the batch or
-/// is skipped, as `policy` says.
+/// Fetches each record of `plan` from the store, decodes it and renders its transforms; a bad
+/// one fails the batch or is skipped, as `policy` says.
 fn decode_encoded(
     split: &EncodedSplit,
     store: &mut dyn StoreReader,
+    augmenter: &mut Augmenter,
     policy: OnBadRecord,
     plan: &BatchPlan,
 ) -> Result<DecodedBatch> {
@@ -110,9 +156,13 @@ fn decode_encoded(
     for &row in &plan.rows {
         let out = &mut pixels[labels.len() * len..(labels.len() + 1) * len];
         let record = store.get(row as usize)?;
+        let key = SampleKey {
+            epoch: plan.epoch,
+            record: row,
+        };
         let outcome = record
             .bytes
-            .and_then(|bytes| check_and_decode(&bytes, record.label, split, out));
+            .and_then(|bytes| check_and_decode(&bytes, record.label, split, augmenter, key, out));
         match (outcome, policy) {
             (Ok(label), _) => labels.push(label),
             (Err(reason), OnBadRecord::Fail) => {
@@ -139,18 +189,21 @@ fn decode_encoded(
     })
 }
 
-/// Checks the label, then decodes the image into `out`; returns the label.
+/// Checks the label, then decodes the image through its transforms into `out`; returns the
+/// label.
 fn check_and_decode(
     bytes: &[u8],
     label: Option<i64>,
     split: &EncodedSplit,
+    augmenter: &mut Augmenter,
+    key: SampleKey,
     out: &mut [u8],
 ) -> Result<i64, String> {
     let label = label.ok_or("null label")?;
     if label < 0 || label as usize >= split.classes {
         return Err(format!("label {label} is outside 0..{}", split.classes));
     }
-    decode_image(bytes, split.shape, split.resize, out)?;
+    augmenter.render(bytes, &split.transforms, key, split.shape, out)?;
     Ok(label)
 }
 

@@ -1,5 +1,7 @@
 //! Shards sink (`flowload convert`): any source written as Hugging Face–layout Parquet,
-//! `image: {bytes: binary, path: utf8}` holding PNG bytes and `label: int64`.
+//! `image: {bytes: binary, path: utf8}` and `label: int64`. Encoded images keep their bytes as
+//! they are (a JPEG stays the same JPEG); raw pixels, and images given transforms or
+//! `--resize`, are written as PNG.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +16,9 @@ use crate::ops::decode::{OnBadRecord, RecordReader};
 use crate::ops::plan::BatchPlan;
 use crate::results::AtomicFile;
 use crate::results::dir::listing;
-use crate::source::encoded::image::encode_png;
+use crate::source::encoded::image::{Format, encode_png, format_of};
 use crate::source::encoded::parquet::numbered_shard;
+use crate::source::transforms::{Transform, Transforms};
 use crate::source::{Dataset, Records};
 
 fn image_fields() -> Fields {
@@ -133,7 +136,22 @@ fn write_split(
     };
     let shards = n.div_ceil(per_shard).max(1);
     let shape = records.shape();
-    let mut reader = RecordReader::new(records.clone(), policy);
+    // Encoded images without transforms are copied byte for byte, once decoded to check them;
+    // they may differ in size (ImageNet's do), so the check resizes each to one size.
+    let (checked, mut originals) = match records {
+        Records::Encoded(e) if e.transforms.is_empty() => {
+            let resize = Transforms {
+                list: vec![Transform::ResizeExact((shape.height, shape.width))],
+                seed: 0,
+            };
+            (
+                Records::Encoded(Arc::new(e.with_transforms(resize)?)),
+                Some(e.store.reader()),
+            )
+        }
+        _ => (records.clone(), None),
+    };
+    let mut reader = RecordReader::new(checked, policy);
     let mut written = Vec::new();
     for shard in 0..shards {
         let path = out.join(format!("{name}-{shard:05}-of-{shards:05}.parquet"));
@@ -148,7 +166,7 @@ fn write_split(
         for chunk_start in (start..end).step_by(row_group_size) {
             // One record at a time: a skipped record leaves a gap, and each kept image is named
             // by its own index in the split.
-            let (mut pngs, mut names, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut images, mut names, mut labels) = (Vec::new(), Vec::new(), Vec::new());
             for r in chunk_start..(chunk_start + row_group_size).min(end) {
                 let plan = BatchPlan {
                     epoch: 0,
@@ -156,16 +174,28 @@ fn write_split(
                     rows: vec![r as u32],
                 };
                 let decoded = reader.decode(&plan)?;
-                if decoded.rows() == 1 {
-                    pngs.push(encode_png(&decoded.pixels, shape));
-                    names.push(format!("{name}/{r:06}.png"));
-                    labels.push(decoded.labels[0]);
+                if decoded.rows() != 1 {
+                    continue;
                 }
+                let bytes = match originals.as_mut() {
+                    Some(store) => match store.get(r)?.bytes {
+                        Ok(bytes) => bytes.into_owned(),
+                        Err(e) => return Err(Error::Dataflow(format!("record {r}: {e}"))),
+                    },
+                    None => encode_png(&decoded.pixels, shape),
+                };
+                let ext = match format_of(&bytes) {
+                    Ok(Format::Jpeg) => "jpg",
+                    _ => "png",
+                };
+                names.push(format!("{name}/{r:06}.{ext}"));
+                images.push(bytes);
+                labels.push(decoded.labels[0]);
             }
             let image = StructArray::new(
                 image_fields(),
                 vec![
-                    Arc::new(BinaryArray::from_iter_values(pngs.iter())) as ArrayRef,
+                    Arc::new(BinaryArray::from_iter_values(images.iter())) as ArrayRef,
                     Arc::new(StringArray::from_iter_values(names.iter())) as ArrayRef,
                 ],
                 None,

@@ -4,6 +4,7 @@
 pub mod encoded;
 pub mod idx;
 pub mod synthetic;
+pub mod transforms;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 pub use encoded::{EncodedOptions, EncodedSplit};
 use encoded::{folder, parquet};
+use transforms::Transforms;
 
 /// Rows shuffled together when a source is read block by block: blocks are taken in a seeded
 /// order and grouped into windows of at least this many rows, and each window's rows are
@@ -75,23 +77,49 @@ impl Split {
     }
 }
 
-/// A split's records: raw pixels in memory, or encoded images read and decoded per batch.
+/// Raw pixels through transforms: each record of `split` is rendered by the augment step.
+#[derive(Debug)]
+pub struct TransformedSplit {
+    pub split: Arc<Split>,
+    pub transforms: Transforms,
+    /// Every record's shape after the transforms.
+    pub shape: Shape,
+}
+
+/// A split's records: raw pixels in memory (as they are, or through transforms), or encoded
+/// images read and decoded per batch.
 #[derive(Clone, Debug)]
 pub enum Records {
     Raw(Arc<Split>),
+    Transformed(Arc<TransformedSplit>),
     Encoded(Arc<EncodedSplit>),
 }
 
 impl Records {
+    /// Raw pixels, through `transforms` when there are any.
+    pub fn raw(split: Arc<Split>, transforms: &Transforms) -> Result<Records> {
+        if transforms.is_empty() {
+            return Ok(Records::Raw(split));
+        }
+        let shape = transforms.output_shape(&split.origin, split.shape)?;
+        Ok(Records::Transformed(Arc::new(TransformedSplit {
+            split,
+            transforms: transforms.clone(),
+            shape,
+        })))
+    }
+
     pub fn shape(&self) -> Shape {
         match self {
             Records::Raw(s) => s.shape,
+            Records::Transformed(t) => t.shape,
             Records::Encoded(s) => s.shape,
         }
     }
     pub fn len(&self) -> usize {
         match self {
             Records::Raw(s) => s.len(),
+            Records::Transformed(t) => t.split.len(),
             Records::Encoded(s) => s.len(),
         }
     }
@@ -101,12 +129,14 @@ impl Records {
     pub fn origin(&self) -> &str {
         match self {
             Records::Raw(s) => &s.origin,
+            Records::Transformed(t) => &t.split.origin,
             Records::Encoded(s) => &s.origin,
         }
     }
     pub fn classes(&self) -> usize {
         match self {
             Records::Raw(s) => s.classes,
+            Records::Transformed(t) => t.split.classes,
             Records::Encoded(s) => s.classes,
         }
     }
@@ -115,6 +145,7 @@ impl Records {
     pub fn blocks(&self) -> Vec<usize> {
         match self {
             Records::Raw(s) => vec![s.len()],
+            Records::Transformed(t) => vec![t.split.len()],
             Records::Encoded(s) => s.blocks(),
         }
     }
@@ -122,7 +153,25 @@ impl Records {
     pub fn as_raw(&self) -> Option<&Arc<Split>> {
         match self {
             Records::Raw(s) => Some(s),
+            Records::Transformed(t) => Some(&t.split),
             Records::Encoded(_) => None,
+        }
+    }
+    /// The records as the statistics see them: through the deterministic counterpart of
+    /// their transforms (see [`transforms::Transforms::for_statistics`]).
+    pub fn for_statistics(&self) -> Result<Records> {
+        match self {
+            Records::Raw(_) => Ok(self.clone()),
+            Records::Transformed(t) => {
+                Records::raw(t.split.clone(), &t.transforms.for_statistics())
+            }
+            Records::Encoded(s) => {
+                let t = s.transforms.for_statistics();
+                if t == s.transforms {
+                    return Ok(self.clone());
+                }
+                Ok(Records::Encoded(Arc::new(s.with_transforms(t)?)))
+            }
         }
     }
     pub(crate) fn check_not_empty(&self) -> Result<()> {
@@ -147,6 +196,24 @@ pub struct Dataset {
     pub name: String,
     pub train: Records,
     pub test: Option<Records>,
+}
+
+impl Dataset {
+    /// Puts a raw source's splits through the options' transforms (`--resize` first).
+    fn with_raw_transforms(self, opts: &EncodedOptions) -> Result<Dataset> {
+        let raw = |r: Records, t: &Transforms| match r {
+            Records::Raw(split) => Records::raw(split, t),
+            other => Ok(other),
+        };
+        Ok(Dataset {
+            train: raw(self.train, &opts.train_transforms)?,
+            test: self
+                .test
+                .map(|t| raw(t, &opts.test_transforms))
+                .transpose()?,
+            name: self.name,
+        })
+    }
 }
 
 /// A source as named on the command line: a path (kind detected) or `synthetic:key=value,...`.
@@ -206,26 +273,17 @@ impl SourceSpec {
     }
 
     pub fn open_with(&self, opts: &EncodedOptions) -> Result<Dataset> {
-        // Raw pixels are stored at their size: a resize would be silently ignored.
-        if let (Some((h, w)), SourceSpec::Idx(_) | SourceSpec::Synthetic(_)) = (opts.resize, self) {
-            return Err(Error::Config(format!(
-                "resize {h}x{w}: {self} holds raw pixels of one size, and --resize applies to encoded images (Parquet shards, image folders); leave it out{}",
-                match self {
-                    SourceSpec::Synthetic(_) => ", or give the size in the spec (size=HxW)",
-                    _ => "",
-                }
-            )));
-        }
         match self {
             SourceSpec::Idx(dir) => {
-                idx::open_dir(dir, opts.classes.unwrap_or(idx::FASHION_MNIST_CLASSES))
+                idx::open_dir(dir, opts.classes.unwrap_or(idx::FASHION_MNIST_CLASSES))?
+                    .with_raw_transforms(opts)
             }
             SourceSpec::Synthetic(s) => match opts.classes {
                 Some(k) if k != s.classes => Err(Error::Config(format!(
                     "classes {k}: {self} generates {} classes; give the count in the spec (classes={k}) instead",
                     s.classes
                 ))),
-                _ => Ok(s.generate()),
+                _ => s.generate().with_raw_transforms(opts),
             },
             SourceSpec::Parquet(spec) => {
                 let files = parquet::files_of(spec)?;
@@ -237,12 +295,17 @@ impl SourceSpec {
                         detail: "no training shards (*.parquet not named test-*)".into(),
                     });
                 }
-                let train = parquet::open_split(&train, opts, None, None)?;
+                let train = parquet::open_split(&train, opts, &opts.train_transforms, None, None)?;
                 let test = if test.is_empty() {
                     None
                 } else {
-                    let split =
-                        parquet::open_split(&test, opts, Some(train.shape), Some(train.classes))?;
+                    let split = parquet::open_split(
+                        &test,
+                        opts,
+                        &opts.test_transforms,
+                        Some(train.probed),
+                        Some(train.classes),
+                    )?;
                     Some(Records::Encoded(Arc::new(split)))
                 };
                 Ok(Dataset {
@@ -256,11 +319,15 @@ impl SourceSpec {
             SourceSpec::Folder(root) => {
                 let (train_root, test_root) = (root.join("train"), root.join("test"));
                 let split_dirs = train_root.is_dir() && folder::looks_like(&train_root);
-                let (train, names) =
-                    folder::open_split(if split_dirs { &train_root } else { root }, None, opts)?;
+                let (train, names) = folder::open_split(
+                    if split_dirs { &train_root } else { root },
+                    None,
+                    opts,
+                    &opts.train_transforms,
+                )?;
                 let test = if split_dirs && test_root.is_dir() {
-                    let (mut t, _) = folder::open_split(&test_root, Some(&names), opts)?;
-                    t.shape = train.shape;
+                    let (t, _) =
+                        folder::open_split(&test_root, Some(&names), opts, &opts.test_transforms)?;
                     Some(Records::Encoded(Arc::new(t)))
                 } else {
                     None
@@ -277,9 +344,14 @@ impl SourceSpec {
         }
     }
 
-    /// Opens this source's training split as a test split for `train` (`--test-data`).
+    /// Opens this source's training split as a test split for `train` (`--test-data`), with
+    /// the test transforms.
     pub fn open_as_test(&self, opts: &EncodedOptions) -> Result<Records> {
-        Ok(self.open_with(opts)?.train)
+        let opts = EncodedOptions {
+            train_transforms: opts.test_transforms.clone(),
+            ..opts.clone()
+        };
+        Ok(self.open_with(&opts)?.train)
     }
 }
 

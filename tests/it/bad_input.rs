@@ -255,34 +255,29 @@ fn refused(args: &[&str], needles: &[&str]) -> String {
 }
 
 #[test]
-fn resize_on_raw_pixels_is_refused_not_ignored() {
+fn resize_and_transforms_on_raw_pixels_are_applied_not_ignored() {
     let dir = fixture();
     let d = dir.path().to_str().unwrap();
-    let out = dir.path().join("out");
-    let o = out.to_str().unwrap();
-    refused(
-        &["run", "--data", d, "--resize", "64x64", "--out", o],
-        &["resize 64x64", "raw pixels", "encoded images"],
+    let stats = |extra: &[&str]| {
+        let mut args = vec!["stats", d, "--json"];
+        args.extend(extra);
+        let o = flowload(&args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let plain = stats(&[]);
+    let resized = stats(&["--resize", "32x32"]);
+    assert_eq!(
+        (resized["height"].clone(), resized["width"].clone()),
+        (32.into(), 32.into())
     );
+    assert_ne!(resized["mean"], plain["mean"]);
+    // Statistics see a random crop's evaluation view: the centre crop of the same size.
+    let cropped = stats(&["--augment", "random_crop:3", "--augment", "hflip"]);
+    assert_eq!(cropped, stats(&["--augment", "center_crop:3"]));
     refused(
-        &["stats", d, "--resize", "32x32"],
-        &["resize 32x32", "raw pixels"],
-    );
-    refused(
-        &[
-            "run",
-            "--data",
-            "synthetic:images=50,size=8x8",
-            "--resize",
-            "4x4",
-            "--out",
-            o,
-        ],
-        &["resize 4x4", "size=HxW"],
-    );
-    assert!(
-        !out.exists(),
-        "nothing is written for a refused configuration"
+        &["stats", d, "--augment", "center_crop:40"],
+        &["center_crop:40", "4x4", "does not fit"],
     );
 }
 

@@ -19,7 +19,8 @@ use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
 use flowload::ops::wire::WireFormat;
-use flowload::source::Records;
+use flowload::source::transforms::Transforms;
+use flowload::source::{EncodedOptions, Records, SourceSpec};
 
 use crate::common::{Seen, free_ports};
 
@@ -121,6 +122,26 @@ fn two_processes_of_one_worker_give_the_batches_and_stats_of_one_process_of_two(
     }
 }
 
+#[test]
+fn augmented_photos_give_the_same_batches_in_two_processes_as_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    common::photos(dir.path(), 40, 8, false);
+    let list = |specs: &[&str]| {
+        Transforms::new(&specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(), 9).unwrap()
+    };
+    let data = SourceSpec::parse(dir.path().to_str().unwrap())
+        .unwrap()
+        .open_with(&EncodedOptions {
+            train_transforms: list(&["random_resized_crop:40", "hflip"]),
+            test_transforms: list(&["resize:44", "center_crop:40"]),
+            ..Default::default()
+        })
+        .unwrap();
+    let reference = common::seen(&data.train, 2, Some(3), 16, false, 3);
+    let (_, seen) = two_processes(&data.train, WireFormat::Raw);
+    assert!(seen == reference, "augmented batches differ across layouts");
+}
+
 /// Runs the binary; stdout is piped to a thread that forwards it line by line.
 fn spawn(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowload"))
@@ -209,6 +230,11 @@ fn cluster_local_trains_to_the_losses_of_one_process() {
         "false,true",
         "--torch-threads",
         TORCH_THREADS,
+        // Per-sample draws: the same crops and flips wherever a batch is built.
+        "--augment",
+        "random_crop:16,padding=2,mode=reflect",
+        "--augment",
+        "hflip",
     ];
     let mut args = vec!["run"];
     args.extend(common_args);

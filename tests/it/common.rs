@@ -138,3 +138,34 @@ pub fn hidden_files(dir: &Path) -> Vec<String> {
     }
     found
 }
+
+/// The venv that scripts/env.sh sets up; its python has duckdb, pyarrow and scikit-image.
+pub fn python() -> String {
+    std::env::var("FLOWLOAD_PYTHON").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap();
+        format!("{home}/.cache/flowload/torch-2.11.0/bin/python")
+    })
+}
+
+/// A small photo workload under `dir` (`train/` and `test/`, 8 classes of real photographs),
+/// made by scripts/make_photos.py; `cifar` makes 32x32 PNGs instead of photo-sized JPEGs.
+pub fn photos(dir: &Path, train: usize, test: usize, cifar: bool) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make_photos.py");
+    let (train, test) = (train.to_string(), test.to_string());
+    let mut args = vec![
+        script,
+        dir.to_str().unwrap(),
+        "--train",
+        &train,
+        "--test",
+        &test,
+    ];
+    if cifar {
+        args.push("--cifar");
+    }
+    let o = Command::new(python())
+        .args(&args)
+        .output()
+        .expect("the venv python from scripts/env.sh (set FLOWLOAD_PYTHON to use another)");
+    assert!(o.status.success(), "make_photos.py: {}", stderr(&o));
+}

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use flowload::ops::augment::Augmenter;
 use flowload::source::Shape;
-use flowload::source::encoded::image::decode_image;
 use flowload::source::idx::parse_bytes;
+use flowload::source::transforms::{SampleKey, Transforms};
 
 fn inputs(prefix: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fuzz_inputs");
@@ -68,8 +69,20 @@ fn decode_crashes_are_clean_errors() {
             width: 1 + (size >> 4) as usize,
         };
         let mut out = vec![0u8; shape.len()];
+        // Bit 1: resize to the shape (any size accepted), else the image must have it.
+        let transforms = if mode & 2 != 0 {
+            Transforms::new(&[format!("resize:{}x{}", shape.height, shape.width)], 0).unwrap()
+        } else {
+            Transforms::default()
+        };
+        let key = SampleKey {
+            epoch: 0,
+            record: 0,
+        };
         let outcome = std::panic::catch_unwind(move || {
-            decode_image(bytes, shape, mode & 2 != 0, &mut out).map(|_| ())
+            Augmenter::new()
+                .render(bytes, &transforms, key, shape, &mut out)
+                .map(|_| ())
         });
         assert!(outcome.is_ok(), "{name} panics again");
     }

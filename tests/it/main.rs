@@ -1,5 +1,6 @@
 //! The integration tests: one crate, one module per concern, so that libtorch is linked once.
 
+mod augment;
 mod bad_input;
 mod cluster;
 mod common;

@@ -151,14 +151,6 @@ fn every_column_and_row_round_trips() {
     );
 }
 
-/// The venv that scripts/env.sh sets up; its python has duckdb and pyarrow.
-fn python() -> String {
-    std::env::var("FLOWLOAD_PYTHON").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap();
-        format!("{home}/.cache/flowload/torch-2.11.0/bin/python")
-    })
-}
-
 #[test]
 fn duckdb_and_pyarrow_read_the_sweep_with_one_glob() {
     let out = tempfile::tempdir().unwrap();
@@ -172,7 +164,7 @@ t = pq.read_table(first)
 meta = json.loads(pq.read_metadata(first).metadata[b"flowload.config"])
 print(json.dumps({"rows": rows, "columns": t.column_names, "epochs": meta["epochs"]}))
 "#;
-    let o = Command::new(python())
+    let o = Command::new(common::python())
         .args(["-c", script, out.path().to_str().unwrap()])
         .output()
         .expect("the venv python from scripts/env.sh (set FLOWLOAD_PYTHON to use another)");

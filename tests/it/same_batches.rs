@@ -119,3 +119,34 @@ fn dropping_the_loader_early_stops_the_workers() {
     assert!(loader.next().unwrap().is_ok());
     drop(loader); // must return: the workers are blocked on full queues until the queues go away
 }
+
+#[test]
+fn augmented_raw_batches_are_identical_for_workers_0_1_2_3() {
+    let transforms = |specs: &[&str]| {
+        flowload::source::transforms::Transforms::new(
+            &specs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            7,
+        )
+        .unwrap()
+    };
+    let data =
+        flowload::source::SourceSpec::parse("synthetic:images=130,channels=3,size=8x8,seed=2")
+            .unwrap()
+            .open_with(&flowload::source::EncodedOptions {
+                train_transforms: transforms(&["random_crop:8,padding=2,mode=reflect", "hflip"]),
+                ..Default::default()
+            })
+            .unwrap();
+    let reference = collect(&data, 0, Some(7), 32, false);
+    for workers in [1, 2, 3] {
+        assert!(
+            collect(&data, workers, Some(7), 32, false) == reference,
+            "workers={workers}"
+        );
+    }
+    // The crops differ from the images as stored, and from epoch to epoch.
+    let plain = common::synthetic("synthetic:images=130,channels=3,size=8x8,seed=2");
+    assert_eq!(reference[0].2, collect(&plain, 0, Some(7), 32, false)[0].2);
+    let file_order = collect(&data, 1, None, 130, false);
+    assert_ne!(file_order[0].3, file_order[1].3);
+}

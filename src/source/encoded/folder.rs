@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::image::probe_shape;
 use super::{EncodedOptions, EncodedSplit, Record, RecordStore, StoreReader};
 use crate::error::{Error, RecordId, Result};
+use crate::source::transforms::Transforms;
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
@@ -76,6 +77,7 @@ pub fn open_split(
     root: &Path,
     classes: Option<&[String]>,
     opts: &EncodedOptions,
+    transforms: &Transforms,
 ) -> Result<(EncodedSplit, Vec<String>)> {
     let dirs = class_dirs(root)?;
     let names: Vec<String> = match classes {
@@ -131,17 +133,16 @@ pub fn open_split(
     let shape = paths
         .iter()
         .find_map(|p| std::fs::read(p).ok().and_then(|b| probe_shape(&b).ok()));
-    let mut shape = shape.ok_or_else(|| Error::BadHeader {
+    let probed = shape.ok_or_else(|| Error::BadHeader {
         path: root.into(),
         detail: "no file in the folder decodes as an image".into(),
     })?;
-    if let Some((h, w)) = opts.resize {
-        (shape.height, shape.width) = (h, w);
-    }
+    let origin = root.display().to_string();
     let split = EncodedSplit {
-        origin: root.display().to_string(),
-        shape,
-        resize: opts.resize.is_some(),
+        shape: transforms.output_shape(&origin, probed)?,
+        origin,
+        probed,
+        transforms: transforms.clone(),
         classes: opts.classes.unwrap_or(names.len()),
         store: Arc::new(FolderStore {
             files: Arc::new((paths, labels)),

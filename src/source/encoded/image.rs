@@ -1,70 +1,65 @@
-//! Image bytes ↔ pixels: decoding one PNG or JPEG into `[C,H,W]` u8, probing a shape, and
-//! encoding PNG for `flowload convert`.
-
-use image::imageops::FilterType;
+//! Image bytes ↔ pixels: telling PNG from JPEG, decoding a PNG whole, reading a shape from a
+//! header, and encoding PNG for `flowload convert`. JPEGs are decoded region by region in
+//! [`super::jpeg`].
 
 use crate::source::Shape;
 
-/// Decodes `bytes` as PNG or JPEG into `out` (`C·H·W` bytes, channels first).
-///
-/// The image must have `shape.channels` channels (an alpha channel is dropped), and
-/// `shape.height × shape.width` pixels unless `resize` is set. Errors are plain text; the
-/// caller adds the record's name.
-pub fn decode_image(
+use super::jpeg::JpegDecoder;
+
+/// The encodings an encoded record may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Jpeg,
+}
+
+/// Tells the encoding from the first bytes.
+pub fn format_of(bytes: &[u8]) -> Result<Format, String> {
+    match image::guess_format(bytes) {
+        Ok(image::ImageFormat::Png) => Ok(Format::Png),
+        Ok(image::ImageFormat::Jpeg) => Ok(Format::Jpeg),
+        Ok(other) => Err(format!(
+            "{other:?} images are not supported (PNG or JPEG only)"
+        )),
+        Err(_) => Err("not a PNG or JPEG image".to_string()),
+    }
+}
+
+/// Decodes a whole PNG into `out` as `channels` interleaved channels (an alpha channel is
+/// dropped); returns `(height, width)`. The image must have that many colour channels.
+pub fn decode_png(
     bytes: &[u8],
-    shape: Shape,
-    resize: bool,
-    out: &mut [u8],
-) -> Result<(), String> {
-    let format = image::guess_format(bytes).map_err(|_| "not a PNG or JPEG image".to_string())?;
-    if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
-        return Err(format!(
-            "{format:?} images are not supported (PNG or JPEG only)"
-        ));
-    }
-    let img = reader(bytes, format)
+    channels: usize,
+    out: &mut Vec<u8>,
+) -> Result<(usize, usize), String> {
+    let img = reader(bytes, image::ImageFormat::Png)
         .decode()
-        .map_err(|e| format!("cannot decode {format:?}: {e}"))?;
-    let channels = img.color().channel_count() as usize;
-    let color = if img.color().has_alpha() {
-        channels - 1
-    } else {
-        channels
-    };
-    if color != shape.channels {
-        return Err(format!(
-            "has {color} colour channel(s), the data set has {}",
-            shape.channels
-        ));
+        .map_err(|e| format!("cannot decode Png: {e}"))?;
+    check_channels(color_channels(img.color()), channels)?;
+    let (h, w) = (img.height() as usize, img.width() as usize);
+    out.clear();
+    match channels {
+        1 => out.extend_from_slice(img.to_luma8().as_raw()),
+        _ => out.extend_from_slice(img.to_rgb8().as_raw()),
     }
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let img = if (h, w) == (shape.height, shape.width) {
-        img
-    } else if resize {
-        img.resize_exact(
-            shape.width as u32,
-            shape.height as u32,
-            FilterType::Triangle,
-        )
+    Ok((h, w))
+}
+
+/// The colour channels of an image's colour type, alpha left out.
+fn color_channels(color: image::ColorType) -> usize {
+    let c = color.channel_count() as usize;
+    if color.has_alpha() { c - 1 } else { c }
+}
+
+/// An image with `found` colour channels in a data set of `want`.
+pub fn check_channels(found: usize, want: usize) -> Result<(), String> {
+    if found == want {
+        Ok(())
     } else {
-        return Err(format!(
-            "is {h}x{w}, the data set is {}x{} (use --resize HxW to resize)",
-            shape.height, shape.width
-        ));
-    };
-    let plane = shape.plane();
-    match shape.channels {
-        1 => out[..plane].copy_from_slice(img.to_luma8().as_raw()),
-        _ => {
-            let rgb = img.to_rgb8();
-            for (i, px) in rgb.as_raw().chunks_exact(3).enumerate() {
-                out[i] = px[0];
-                out[plane + i] = px[1];
-                out[2 * plane + i] = px[2];
-            }
-        }
+        Err(format!(
+            "has {found} colour channel(s), the data set has {want}"
+        ))
     }
-    Ok(())
 }
 
 /// The most memory one record's decoder may allocate.
@@ -80,18 +75,29 @@ fn reader(bytes: &[u8], format: image::ImageFormat) -> image::ImageReader<std::i
     r
 }
 
-/// Reads just enough of the first decodable image to learn the data set's shape.
+/// Reads an image's header for its shape (the first image's, which sets the data set's).
 pub fn probe_shape(bytes: &[u8]) -> Result<Shape, String> {
-    let format = image::guess_format(bytes).map_err(|_| "not a PNG or JPEG image".to_string())?;
-    let img = reader(bytes, format)
-        .decode()
-        .map_err(|e| format!("cannot decode the first image: {e}"))?;
-    let c = img.color().channel_count() as usize;
-    Ok(Shape {
-        channels: if img.color().has_alpha() { c - 1 } else { c },
-        height: img.height() as usize,
-        width: img.width() as usize,
-    })
+    match format_of(bytes)? {
+        Format::Jpeg => {
+            let h = JpegDecoder::new()?.header(bytes)?;
+            Ok(Shape {
+                channels: h.channels,
+                height: h.height,
+                width: h.width,
+            })
+        }
+        Format::Png => {
+            use image::ImageDecoder;
+            let d = image::codecs::png::PngDecoder::new(std::io::Cursor::new(bytes))
+                .map_err(|e| format!("cannot decode the first image: {e}"))?;
+            let (w, h) = d.dimensions();
+            Ok(Shape {
+                channels: color_channels(d.color_type()),
+                height: h as usize,
+                width: w as usize,
+            })
+        }
+    }
 }
 
 /// Encodes `[C,H,W]` pixels as PNG (gray for 1 channel, RGB for 3): `flowload convert`'s writer.
@@ -120,7 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn png_round_trips_gray_and_rgb_channels_first() {
+    fn png_round_trips_gray_and_rgb() {
         for channels in [1, 3] {
             let shape = Shape {
                 channels,
@@ -129,72 +135,25 @@ mod tests {
             };
             let pixels: Vec<u8> = (0..shape.len() as u8).map(|v| v * 7).collect();
             let png = encode_png(&pixels, shape);
-            let mut out = vec![0; shape.len()];
-            decode_image(&png, shape, false, &mut out).unwrap();
-            assert_eq!(out, pixels);
+            let mut out = Vec::new();
+            assert_eq!(decode_png(&png, channels, &mut out).unwrap(), (3, 2));
+            // Interleaved out, channels first in.
+            for c in 0..channels {
+                for i in 0..6 {
+                    assert_eq!(out[i * channels + c], pixels[c * 6 + i]);
+                }
+            }
             assert_eq!(probe_shape(&png).unwrap(), shape);
+            assert!(
+                decode_png(&png, 4 - channels, &mut out)
+                    .unwrap_err()
+                    .contains("colour channel")
+            );
         }
-    }
-
-    #[test]
-    fn a_forged_huge_header_is_an_error_not_an_allocation() {
-        let shape = Shape {
-            channels: 3,
-            height: 2,
-            width: 2,
-        };
-        let mut png = encode_png(&[1; 12], shape);
-        // IHDR data sits at bytes 16..29 (width, height, ...), its CRC at 29..33.
-        png[16..20].copy_from_slice(&60_000u32.to_be_bytes());
-        png[20..24].copy_from_slice(&60_000u32.to_be_bytes());
-        let mut crc = flate2::Crc::new();
-        crc.update(&png[12..29]);
-        png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
-        let big = Shape {
-            channels: 3,
-            height: 60_000,
-            width: 60_000,
-        };
-        let err = decode_image(&png, big, false, &mut []).unwrap_err();
-        assert!(err.contains("cannot decode"), "{err}");
-        assert!(probe_shape(&png).is_err());
-    }
-
-    #[test]
-    fn wrong_size_channels_and_garbage_are_errors() {
-        let shape = Shape {
-            channels: 1,
-            height: 3,
-            width: 2,
-        };
-        let png = encode_png(&[9; 6], shape);
-        let mut out = vec![0; 12];
-        let rgb = Shape {
-            channels: 3,
-            height: 2,
-            width: 2,
-        };
         assert!(
-            decode_image(&png, rgb, false, &mut out)
-                .unwrap_err()
-                .contains("1 colour channel")
-        );
-        let big = Shape {
-            channels: 1,
-            height: 4,
-            width: 3,
-        };
-        assert!(
-            decode_image(&png, big, false, &mut out)
-                .unwrap_err()
-                .contains("--resize")
-        );
-        decode_image(&png, big, true, &mut out).unwrap();
-        assert!(
-            decode_image(b"hello", shape, false, &mut out)
+            format_of(b"hello")
                 .unwrap_err()
                 .contains("not a PNG or JPEG")
         );
-        assert!(decode_image(&png[..png.len() / 2], shape, false, &mut out).is_err());
     }
 }

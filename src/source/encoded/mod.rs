@@ -7,6 +7,7 @@
 
 pub mod folder;
 pub mod image;
+pub mod jpeg;
 pub mod parquet;
 
 use std::borrow::Cow;
@@ -14,13 +15,19 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use super::Shape;
+use super::transforms::Transforms;
 use crate::error::{RecordId, Result};
 
 /// Options shared by the encoded sources.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct EncodedOptions {
-    /// `--resize HxW`: decode every image to this size instead of requiring one size.
+    /// `--resize HxW`: decode every image to this size instead of requiring one size. It is
+    /// also the first of both splits' transforms.
     pub resize: Option<(usize, usize)>,
+    /// The training split's transforms (`train_transforms`, `--augment`).
+    pub train_transforms: Transforms,
+    /// The test split's (`test_transforms`, `--test-transforms`): deterministic only.
+    pub test_transforms: Transforms,
     /// Parquet column names; default `image` and `label`.
     pub image_column: Option<String>,
     pub label_column: Option<String>,
@@ -61,12 +68,15 @@ pub struct Record<'a> {
 
 /// A split whose records are encoded images, decoded batch by batch by the decode operator.
 /// Only the record index lives in memory; the bytes stay on disk until a worker needs them.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct EncodedSplit {
     pub origin: String,
-    /// Every decoded image must have this shape (or is resized to it with `--resize`).
+    /// Every record's shape after its transforms.
     pub shape: Shape,
-    pub resize: bool,
+    /// The first image's own shape, which `shape` was worked out from.
+    pub probed: Shape,
+    /// What each record goes through after decoding (`--resize` first, when given).
+    pub transforms: Transforms,
     pub classes: usize,
     pub store: Arc<dyn RecordStore>,
 }
@@ -80,5 +90,14 @@ impl EncodedSplit {
     }
     pub fn blocks(&self) -> Vec<usize> {
         self.store.blocks()
+    }
+
+    /// The same records through other transforms, with the shape they give.
+    pub fn with_transforms(&self, transforms: Transforms) -> Result<EncodedSplit> {
+        Ok(EncodedSplit {
+            shape: transforms.output_shape(&self.origin, self.probed)?,
+            transforms,
+            ..self.clone()
+        })
     }
 }

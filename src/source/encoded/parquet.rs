@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use super::image::probe_shape;
 use super::{EncodedOptions, EncodedSplit, Record, RecordStore, StoreReader};
 use crate::error::{Error, RecordId, Result};
+use crate::source::transforms::Transforms;
 use crate::source::{SHUFFLE_WINDOW, Shape};
 
 /// One shard: its path and footer, parsed once.
@@ -273,7 +274,8 @@ pub fn split_by_name(files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<PathBuf>) {
 pub fn open_split(
     files: &[PathBuf],
     opts: &EncodedOptions,
-    shape_hint: Option<Shape>,
+    transforms: &Transforms,
+    probed_hint: Option<Shape>,
     classes_hint: Option<usize>,
 ) -> Result<EncodedSplit> {
     let image_column = opts.image_column.clone().unwrap_or_else(|| "image".into());
@@ -308,13 +310,10 @@ pub fn open_split(
             source_name: origin,
         });
     }
-    let mut shape = match shape_hint {
+    let probed = match probed_hint {
         Some(s) => s,
         None => first_shape(&row_groups)?,
     };
-    if let Some((h, w)) = opts.resize {
-        (shape.height, shape.width) = (h, w);
-    }
     let label_column = opts.label_column.as_deref().unwrap_or("label");
     let classes = match opts.classes.or(classes_hint) {
         Some(c) => c,
@@ -324,9 +323,10 @@ pub fn open_split(
         },
     };
     Ok(EncodedSplit {
+        shape: transforms.output_shape(&origin, probed)?,
         origin,
-        shape,
-        resize: opts.resize.is_some(),
+        probed,
+        transforms: transforms.clone(),
         classes,
         store: Arc::new(ParquetStore { row_groups }),
     })
