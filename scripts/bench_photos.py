@@ -15,7 +15,7 @@ invocation on the same files:
 
 Each side runs in its own process under /usr/bin/time for its peak RSS (a DataLoader's
 workers are other processes: its figure is the largest one, not the sum). Then flowload's
-peak RSS on the folder duplicated 4x, and the time of one statistics pass.
+peak RSS on the folder and the Parquet duplicated 4x, and the time of one statistics pass.
 Usage: scripts/bench_photos.py FLOWLOAD_BINARY [PHOTO_DIR]   (scripts/bench.sh photos wraps it)
 """
 import glob, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
@@ -35,6 +35,12 @@ def prepare(bin_, photos):
         shutil.rmtree(shards, ignore_errors=True)
         subprocess.run([bin_, "convert", photos, "--to", "parquet", shards, "--row-group-size", "100"],
                        check=True, stdout=subprocess.DEVNULL)
+    shards4 = os.path.join(WORK, "shards-x4")
+    if not os.path.isdir(shards4):
+        os.makedirs(shards4)
+        for k in range(4):
+            shutil.copy(os.path.join(shards, "train-00000-of-00001.parquet"), os.path.join(shards4, f"train-{k:05}-of-00004.parquet"))
+        shutil.copy(os.path.join(shards, "test-00000-of-00001.parquet"), shards4)
     x4 = os.path.join(WORK, "photos-x4")
     if not os.path.isdir(x4):
         for split in ("train", "test"):
@@ -43,7 +49,7 @@ def prepare(bin_, photos):
                 os.makedirs(os.path.join(x4, split, cls), exist_ok=True)
                 for k in range(4 if split == "train" else 1):
                     os.link(f, os.path.join(x4, split, cls, f"{k}-{os.path.basename(f)}"))
-    return shards, x4
+    return shards, x4, shards4
 
 
 def timed(cmd):
@@ -138,7 +144,7 @@ def main():
         return
     bin_ = sys.argv[1]
     photos = sys.argv[2] if len(sys.argv) > 2 else os.path.join(WORK, "photos")
-    shards, x4 = prepare(bin_, photos)
+    shards, x4, shards4 = prepare(bin_, photos)
     files = glob.glob(os.path.join(photos, "train", "*", "*.jpg"))
     mb = sum(os.path.getsize(f) for f in files) / len(files) / 2**20
     print(f"{len(files)} training JPEGs, {mb * 1024:.0f} KiB each on average; {os.cpu_count()} cores", flush=True)
@@ -170,9 +176,13 @@ def main():
     print(f"flowload/DALI per thread: {ratio(fl[1], dl[1]):.2f}x (1), {ratio(fl[2], dl[2]):.2f}x (2); "
           f"flowload/DataLoader: {ratio(fl[1], pt[1]):.2f}x (1), {ratio(fl[2], pt[2]):.2f}x (2); "
           f"flowload 2 vs 1 workers: {ratio(fl[2], fl[1]):.2f}x (folder), {ratio(flp[2], flp[1]):.2f}x (Parquet)")
-    big = {w: flowload(bin_, x4, w, epochs=1) for w in (1, 2)}
-    print(f"flowload peak RSS, 3000 vs 12000 photos: {fl[1]['rss']:.0f} vs {big[1]['rss']:.0f} MiB (1 worker), "
-          f"{fl[2]['rss']:.0f} vs {big[2]['rss']:.0f} MiB (2 workers)")
+    print()
+    print("| flowload peak RSS (MiB), 1 epoch | workers 1 | workers 2 |")
+    print("|---|---:|---:|")
+    for name, small, big in (("image folder", photos, x4), ("Parquet shards", shards, shards4)):
+        rss = {(n, w): flowload(bin_, d, w, epochs=1)["rss"] for n, d in (("1x", small), ("4x", big)) for w in (1, 2)}
+        print(f"| {name}, 3,000 photos | {rss['1x', 1]:.0f} | {rss['1x', 2]:.0f} |")
+        print(f"| {name}, the same 4x (12,000) | {rss['4x', 1]:.0f} | {rss['4x', 2]:.0f} |")
     print(f"one statistics pass over the 3000 photos (resize:224 + center_crop:224): "
           f"{fl[1]['stats_seconds']:.2f} s (1 worker), {fl[2]['stats_seconds']:.2f} s (2 workers)")
 

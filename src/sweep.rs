@@ -430,6 +430,7 @@ fn loader_config(
             drop_last: pipeline.drop_last,
             shuffle: pipeline.shuffle.then_some(pipeline.seed),
             blocks: train.blocks(),
+            window: train.window(),
         },
         epochs: pipeline.epochs,
         workers: params.workers,

@@ -162,6 +162,7 @@ pub fn batches_in_order(
         drop_last: false,
         shuffle: None,
         blocks: records.blocks(),
+        window: records.window(),
     };
     let config = LoaderConfig {
         order,

@@ -23,6 +23,16 @@ use crate::source::Records;
 /// enough that two or three workers each get several.
 const STATS_CHUNK: usize = 4096;
 
+/// Decoded bytes per plan at most: a chunk is decoded whole before it is summed, and 4096
+/// photos at 3x224x224 are 617 MB. Measured on the photo workload before this bound: peak RSS
+/// grew from 783 to 1,517 MiB with the data set 4x larger (two workers, two whole chunks).
+const STATS_CHUNK_BYTES: usize = 32 << 20;
+
+/// Records per plan for records of `shape`.
+fn stats_chunk(shape: crate::source::Shape) -> usize {
+    (STATS_CHUNK_BYTES / shape.len().max(1)).clamp(1, STATS_CHUNK)
+}
+
 /// Computes exact per-channel statistics of `records` on `workers` timely threads (0 = this
 /// thread), through the deterministic counterpart of their transforms
 /// ([`Records::for_statistics`]). A bad record fails the pass or is skipped as `policy` says; the records skipped
@@ -63,10 +73,11 @@ pub fn stats_dataflow(
 ) -> impl Fn(&mut Worker) -> Captured + Send + Sync + 'static {
     let order = EpochOrder {
         records: records.len(),
-        batch_size: STATS_CHUNK,
+        batch_size: stats_chunk(records.shape()),
         drop_last: false,
         shuffle: None,
         blocks: records.blocks(),
+        window: records.window(),
     };
     let records = records.clone();
     move |worker: &mut Worker| {

@@ -23,6 +23,8 @@ pub struct EpochOrder {
     /// Sizes of the blocks a streaming source reads whole (Parquet row groups), in file order.
     /// Empty or a single block: a full permutation of the records.
     pub blocks: Vec<usize>,
+    /// Rows per shuffle window when there are blocks ([`crate::source::Records::window`]).
+    pub window: usize,
 }
 
 pub use crate::source::SHUFFLE_WINDOW;
@@ -68,7 +70,7 @@ impl EpochOrder {
         let mut window_start = 0;
         for (first, len) in starts {
             order.extend(first..first + len);
-            if order.len() - window_start >= SHUFFLE_WINDOW {
+            if order.len() - window_start >= self.window {
                 order[window_start..].shuffle(&mut rng);
                 window_start = order.len();
             }
@@ -236,6 +238,7 @@ mod tests {
             drop_last,
             shuffle,
             blocks: vec![],
+            window: SHUFFLE_WINDOW,
         }
     }
 
@@ -267,6 +270,7 @@ mod tests {
             drop_last: false,
             shuffle: Some(1),
             blocks: vec![SHUFFLE_WINDOW; 3],
+            window: SHUFFLE_WINDOW,
         };
         let p = o.permutation(0);
         let mut sorted = p.clone();

@@ -190,6 +190,17 @@ fn convert_keeps_jpeg_bytes_as_they_are() {
         .unwrap();
     assert_eq!(bytes.value(0), jpegs(dir.path())[0].as_slice());
     assert!(paths.value(0).ends_with(".jpg"), "{}", paths.value(0));
+    // Photos are large records: the shuffle window holds 64 MiB of them, not 8192.
+    let data = open(shards.to_str().unwrap(), &[], &[]);
+    let per_row = bytes.value_data().len() / arrow::array::Array::len(bytes);
+    let window = data.train.window();
+    assert!(window < flowload::source::SHUFFLE_WINDOW, "{window}");
+    // The footer's sizes count the labels and paths too: within 20% of the images alone.
+    let expect = flowload::source::SHUFFLE_WINDOW_BYTES / per_row;
+    assert!(
+        (expect * 8 / 10..=expect * 12 / 10).contains(&window),
+        "{window} rows for {per_row} bytes per row"
+    );
 }
 
 #[test]

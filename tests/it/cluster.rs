@@ -32,6 +32,7 @@ fn config(records: &Records, threads: usize, wire: WireFormat) -> LoaderConfig {
             drop_last: false,
             shuffle: Some(3),
             blocks: records.blocks(),
+            window: records.window(),
         },
         epochs: 3,
         workers: threads,

@@ -66,6 +66,7 @@ pub fn seen(
                 drop_last,
                 shuffle,
                 blocks: records.blocks(),
+                window: records.window(),
             },
             epochs,
             workers,

@@ -107,6 +107,7 @@ fn dropping_the_loader_early_stops_the_workers() {
                 drop_last: false,
                 shuffle: Some(1),
                 blocks: vec![],
+                window: flowload::source::SHUFFLE_WINDOW,
             },
             epochs: 100,
             workers: 3,

@@ -45,6 +45,10 @@ pub trait RecordStore: Debug + Send + Sync {
     /// Blocks that the per-epoch shuffle keeps together (Parquet row groups, which are read
     /// whole); one block means records can be read in any order.
     fn blocks(&self) -> Vec<usize>;
+    /// Rows per shuffle window: [`super::SHUFFLE_WINDOW`], fewer for large records.
+    fn window(&self) -> usize {
+        super::SHUFFLE_WINDOW
+    }
     /// A reader for one worker, with whatever it caches.
     fn reader(&self) -> Box<dyn StoreReader>;
 }

@@ -17,7 +17,7 @@ use super::image::probe_shape;
 use super::{EncodedOptions, EncodedSplit, Record, RecordStore, StoreReader};
 use crate::error::{Error, RecordId, Result};
 use crate::source::transforms::Transforms;
-use crate::source::{SHUFFLE_WINDOW, Shape};
+use crate::source::{SHUFFLE_WINDOW, SHUFFLE_WINDOW_BYTES, Shape};
 
 /// One shard: its path and footer, parsed once.
 #[derive(Debug)]
@@ -34,6 +34,8 @@ struct RowGroupRef {
     shard: Arc<Shard>,
     index: usize,
     rows: usize,
+    /// Uncompressed bytes, as the footer says: what the group takes in memory once read.
+    bytes: usize,
     /// Split-wide index of the row group's first row.
     first: usize,
     /// Index of the row group's first row within its shard, for error messages.
@@ -292,6 +294,7 @@ pub fn open_split(
                     shard: shard.clone(),
                     index,
                     rows,
+                    bytes: rg.total_byte_size().max(0) as usize,
                     first,
                     shard_row,
                 });
@@ -345,6 +348,11 @@ impl RecordStore for ParquetStore {
     fn blocks(&self) -> Vec<usize> {
         self.row_groups.iter().map(|g| g.rows).collect()
     }
+    fn window(&self) -> usize {
+        let bytes: usize = self.row_groups.iter().map(|g| g.bytes).sum();
+        let per_row = bytes / self.len().max(1);
+        (SHUFFLE_WINDOW_BYTES / per_row.max(1)).clamp(1, SHUFFLE_WINDOW)
+    }
     fn reader(&self) -> Box<dyn StoreReader> {
         // A batch's rows come from one or two shuffle windows, so memory stays bounded by the
         // window, not by the data set.
@@ -358,7 +366,7 @@ impl RecordStore for ParquetStore {
         Box::new(ParquetReader {
             row_groups: self.row_groups.clone(),
             cache: VecDeque::new(),
-            capacity: 2 * SHUFFLE_WINDOW.div_ceil(smallest) + 2,
+            capacity: 2 * self.window().div_ceil(smallest) + 2,
         })
     }
 }
