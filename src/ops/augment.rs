@@ -12,7 +12,9 @@ use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::source::Shape;
-use crate::source::encoded::image::{Format, check_channels, decode_png, format_of};
+use crate::source::encoded::image::{
+    Format, MAX_DECODE_BYTES, check_channels, decode_png, format_of,
+};
 use crate::source::encoded::jpeg::{Header, JpegDecoder, Window};
 use crate::source::transforms::{Geometry, PadCrop, PadMode, Region, SampleKey, Transforms};
 
@@ -184,6 +186,17 @@ impl Augmenter {
 /// The output must have the data set's size: transforms that do not end in a fixed size leave
 /// each image at its own.
 fn check_output(g: &Geometry, shape: Shape, source: (usize, usize)) -> Result<(), String> {
+    // A padded crop is cut from the whole resampled image, which must fit in memory too.
+    let resampled = g.size.0 as u64 * g.size.1 as u64 * shape.channels as u64;
+    if resampled > MAX_DECODE_BYTES {
+        return Err(format!(
+            "is resized to {}x{} before its padded crop: {} MiB, more than the {} MiB a record may take",
+            g.size.0,
+            g.size.1,
+            resampled >> 20,
+            MAX_DECODE_BYTES >> 20
+        ));
+    }
     let (h, w) = g.output();
     if (h, w) == (shape.height, shape.width) {
         return Ok(());
@@ -466,6 +479,12 @@ mod tests {
         Augmenter::new()
             .render(&png, &transforms(&["resize:10x10"]), KEY, small, &mut out)
             .unwrap();
+        // A padded crop of a huge resize would first allocate the whole resized image.
+        let huge = transforms(&["resize:30000", "random_crop:10,padding=2"]);
+        let e = Augmenter::new()
+            .render(&png, &huge, KEY, small, &mut out)
+            .unwrap_err();
+        assert!(e.contains("before its padded crop"), "{e}");
     }
 
     #[test]

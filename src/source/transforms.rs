@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Shape;
+use super::encoded::image::MAX_DECODE_BYTES;
 use crate::error::{Error, Result};
 
 /// The transforms that exist, as error messages list them.
@@ -423,11 +424,21 @@ impl Transforms {
         let (height, width) = self
             .output_size((probed.height, probed.width))
             .map_err(|e| Error::Config(format!("{origin}: the first image: {e}")))?;
-        Ok(Shape {
+        let shape = Shape {
             channels: probed.channels,
             height,
             width,
-        })
+        };
+        // Checked here, where every command passes, before any record is decoded into it.
+        if (shape.len() as u64) > MAX_DECODE_BYTES {
+            return Err(Error::Config(format!(
+                "transforms {}: images of {shape} are {} MiB each, more than the {} MiB a record may take",
+                self.list.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "),
+                shape.len() >> 20,
+                MAX_DECODE_BYTES >> 20
+            )));
+        }
+        Ok(shape)
     }
 
     /// One sample's geometry on a `(height, width)` source. The error names the transform and
