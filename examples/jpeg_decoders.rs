@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use flowload::ops::augment::Augmenter;
 use flowload::source::Shape;
+use flowload::source::encoded::jpeg::{JpegDecoder, Window};
 use flowload::source::transforms::{SampleKey, Transforms};
 
 fn main() {
@@ -41,6 +42,22 @@ fn main() {
             image::load_from_memory_with_format(b, image::ImageFormat::Jpeg).expect("decodes");
         std::hint::black_box(img.to_rgb8());
     });
+    let mut jpeg = JpegDecoder::new().expect("TurboJPEG starts");
+    let mut pixels = Vec::new();
+    time(
+        "libjpeg-turbo 3.1 (TurboJPEG), whole image to RGB",
+        &mut |_, b| {
+            let h = jpeg.header(b).expect("a JPEG");
+            let whole = Window {
+                denom: 1,
+                left: 0,
+                top: 0,
+                width: h.width,
+                height: h.height,
+            };
+            jpeg.decode(b, &h, whole, 3, &mut pixels).expect("decodes");
+        },
+    );
     let out = Shape {
         channels: 3,
         height: 224,

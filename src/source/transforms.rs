@@ -433,7 +433,11 @@ impl Transforms {
         if (shape.len() as u64) > MAX_DECODE_BYTES {
             return Err(Error::Config(format!(
                 "transforms {}: images of {shape} are {} MiB each, more than the {} MiB a record may take",
-                self.list.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "),
+                self.list
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 shape.len() >> 20,
                 MAX_DECODE_BYTES >> 20
             )));
