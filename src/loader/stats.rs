@@ -135,6 +135,12 @@ pub fn read_stats(records: &Records, (rx, errors): Captured) -> Result<Stats> {
             }
         }
     }
+    // No sums at all: every record was skipped as bad, so no chunk gave any.
+    if seen.iter().all(|&n| n == 0) {
+        return Err(Error::Empty {
+            source_name: format!("{} (every record was skipped)", records.origin()),
+        });
+    }
     if let Some(c) = seen.iter().position(|&n| n != 1) {
         return Err(Error::Dataflow(format!(
             "statistics for channel {c} arrived {} times, expected once",

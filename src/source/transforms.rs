@@ -432,14 +432,14 @@ impl Transforms {
         // Checked here, where every command passes, before any record is decoded into it.
         if (shape.len() as u64) > MAX_DECODE_BYTES {
             return Err(Error::Config(format!(
-                "transforms {}: images of {shape} are {} MiB each, more than the {} MiB a record may take",
+                "images of {shape} are {} MiB each, more than the {} MiB a record may take (--resize and the transforms: {})",
+                shape.len() >> 20,
+                MAX_DECODE_BYTES >> 20,
                 self.list
                     .iter()
                     .map(|t| t.to_string())
                     .collect::<Vec<_>>()
                     .join(" "),
-                shape.len() >> 20,
-                MAX_DECODE_BYTES >> 20
             )));
         }
         Ok(shape)

@@ -79,21 +79,31 @@ impl Drop for JpegDecoder {
 
 impl JpegDecoder {
     pub fn new() -> Result<JpegDecoder, String> {
+        let mut d = JpegDecoder {
+            handle: Self::handle()?,
+        };
+        d.configure()?;
+        Ok(d)
+    }
+
+    fn handle() -> Result<raw::tjhandle, String> {
         // SAFETY: plain constructor; a null handle is checked below.
         let handle = unsafe { raw::tj3Init(raw::TJINIT_TJINIT_DECOMPRESS as libc::c_int) };
         if handle.is_null() {
             return Err("cannot start the JPEG decoder".into());
         }
-        let mut d = JpegDecoder { handle };
+        Ok(handle)
+    }
+
+    fn configure(&mut self) -> Result<(), String> {
         // A truncated or corrupt JPEG is an error, not an image padded with grey: libjpeg only
         // warns about them.
-        d.set(raw::TJPARAM_TJPARAM_STOPONWARNING, 1)?;
+        self.set(raw::TJPARAM_TJPARAM_STOPONWARNING, 1)?;
         // The header is untrusted: a forged 60000x60000 JPEG is a bad record, not 10 GB.
-        d.set(
+        self.set(
             raw::TJPARAM_TJPARAM_MAXPIXELS,
             (MAX_DECODE_BYTES / 3).min(i32::MAX as u64) as libc::c_int,
-        )?;
-        Ok(d)
+        )
     }
 
     fn error(&self) -> String {
@@ -102,18 +112,30 @@ impl JpegDecoder {
         msg.to_string_lossy().trim().replace('\n', " ")
     }
 
-    fn check(&self, rc: libc::c_int) -> Result<(), String> {
+    /// The error of a failed call, after which the handle is replaced: a header left half read
+    /// by a warning would otherwise be read on by the next call, which then fails with the
+    /// same message (measured: one mutated JFIF field failed every later record of a worker).
+    fn check(&mut self, rc: libc::c_int) -> Result<(), String> {
         if rc == 0 {
-            Ok(())
-        } else {
-            Err(format!("cannot decode JPEG: {}", self.error()))
+            return Ok(());
         }
+        let message = format!("cannot decode JPEG: {}", self.error());
+        let fresh = Self::handle()?;
+        // SAFETY: the old handle came from tj3Init and is destroyed once, replaced at once.
+        unsafe { raw::tj3Destroy(self.handle) };
+        self.handle = fresh;
+        self.configure()?;
+        Err(message)
     }
 
     fn set(&mut self, param: raw::TJPARAM, value: libc::c_int) -> Result<(), String> {
         // SAFETY: valid handle, a parameter from the bindings.
         let rc = unsafe { raw::tj3Set(self.handle, param as libc::c_int, value) };
-        self.check(rc)
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(format!("cannot set up the JPEG decoder: {}", self.error()))
+        }
     }
 
     fn get(&self, param: raw::TJPARAM) -> libc::c_int {
@@ -215,5 +237,51 @@ impl JpegDecoder {
             )
         };
         self.check(rc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode(&pixels, w, h, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        out
+    }
+
+    fn whole(h: &Header) -> Window {
+        Window {
+            denom: 1,
+            left: 0,
+            top: 0,
+            width: h.width,
+            height: h.height,
+        }
+    }
+
+    #[test]
+    fn a_failed_record_leaves_the_decoder_fit_for_the_next() {
+        let good = jpeg(40, 24);
+        // A JFIF revision libjpeg does not know: a warning, which stops this record only.
+        let mut warned = good.clone();
+        assert_eq!(&warned[6..11], b"JFIF\0");
+        warned[11] = 0x75;
+        let truncated = good[..good.len() / 2].to_vec();
+        let mut d = JpegDecoder::new().unwrap();
+        let mut out = Vec::new();
+        for bad in [&warned, &truncated] {
+            let failed = d
+                .header(bad)
+                .and_then(|h| d.decode(bad, &h, whole(&h), 3, &mut out));
+            assert!(failed.is_err());
+            let h = d.header(&good).unwrap();
+            assert_eq!((h.width, h.height, h.channels), (40, 24, 3));
+            d.decode(&good, &h, whole(&h), 3, &mut out).unwrap();
+            assert_eq!(out.len(), 40 * 24 * 3);
+        }
     }
 }
