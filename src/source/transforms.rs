@@ -360,8 +360,8 @@ impl Transforms {
 
     /// The deterministic counterpart the statistics are computed on: each random crop becomes
     /// the evaluation view of the same size (`random_resized_crop:S` → `resize:S` +
-    /// `center_crop:S`; `random_crop:S` → `center_crop:S` without padding) and flips go, as
-    /// they do not change per-channel sums.
+    /// `center_crop:S`; `random_crop:S[,padding=P]` → `center_crop:S`, unpadded) and flips go,
+    /// as they do not change per-channel sums.
     pub fn for_statistics(&self) -> Transforms {
         let mut list = Vec::new();
         for t in &self.list {
@@ -370,11 +370,9 @@ impl Transforms {
                     list.push(Transform::ResizeShort(size.0.min(size.1)));
                     list.push(Transform::CenterCrop(*size));
                 }
-                Transform::RandomCrop { size, padding, .. } => {
-                    if *padding == 0 {
-                        list.push(Transform::CenterCrop(*size));
-                    }
-                }
+                // The crop's centre, without the padding: the same size as the training images
+                // whenever the crop fits the image (with padding it usually equals it).
+                Transform::RandomCrop { size, .. } => list.push(Transform::CenterCrop(*size)),
                 Transform::HFlip { .. } => {}
                 other => list.push(other.clone()),
             }
@@ -388,18 +386,20 @@ impl Transforms {
     /// The output size for every input, when the transforms fix it (they end in a crop or an
     /// exact resize).
     pub fn fixed_size(&self) -> Option<(usize, usize)> {
-        self.list
+        // The last transform that sets a size decides; flips set none.
+        let last = self
+            .list
             .iter()
             .rev()
-            .find_map(|t| match t {
-                Transform::RandomResizedCrop { size, .. }
-                | Transform::RandomCrop { size, .. }
-                | Transform::CenterCrop(size)
-                | Transform::ResizeExact(size) => Some(*size),
-                Transform::ResizeShort(_) => Some((0, 0)),
-                Transform::HFlip { .. } => None,
-            })
-            .filter(|&(h, _)| h > 0)
+            .find(|t| !matches!(t, Transform::HFlip { .. }))?;
+        match last {
+            Transform::RandomResizedCrop { size, .. }
+            | Transform::RandomCrop { size, .. }
+            | Transform::CenterCrop(size)
+            | Transform::ResizeExact(size) => Some(*size),
+            // The longer side follows each image's aspect ratio.
+            Transform::ResizeShort(_) | Transform::HFlip { .. } => None,
+        }
     }
 
     /// The output size for a `(height, width)` source: the fixed size, or what the transforms
@@ -748,6 +748,12 @@ mod tests {
             ]
         );
         assert!(!tr.for_statistics().is_random());
+        assert_eq!(
+            t(&["random_crop:24,padding=4", "hflip"])
+                .for_statistics()
+                .list,
+            vec![Transform::CenterCrop((24, 24))]
+        );
         assert_eq!(tr.fixed_size(), Some((224, 224)));
         assert_eq!(t(&["resize:256"]).fixed_size(), None);
         assert_eq!(t(&["hflip"]).fixed_size(), None);
