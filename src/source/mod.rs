@@ -161,12 +161,12 @@ impl Records {
             _ => SHUFFLE_WINDOW,
         }
     }
-    /// The raw split, for callers (and tests) that need the pixels themselves.
+    /// The raw split, for callers (and tests) that need the pixels themselves; `None` where
+    /// the batches are not those pixels (encoded, or transformed).
     pub fn as_raw(&self) -> Option<&Arc<Split>> {
         match self {
             Records::Raw(s) => Some(s),
-            Records::Transformed(t) => Some(&t.split),
-            Records::Encoded(_) => None,
+            Records::Transformed(_) | Records::Encoded(_) => None,
         }
     }
     /// The records as the statistics see them: through the deterministic counterpart of
