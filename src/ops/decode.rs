@@ -124,6 +124,20 @@ impl RecordReader {
         }
     }
 
+    /// Record `row`'s encoded bytes as the store has them (`None` for raw records), through
+    /// this reader's own store reader: a record just decoded is served from its cache.
+    pub fn encoded_bytes(&mut self, row: usize) -> Result<Option<Vec<u8>>> {
+        let Some(store) = self.store.as_mut() else {
+            return Ok(None);
+        };
+        let record = store.get(row)?;
+        let bytes = record.bytes.map_err(|reason| BadRecord {
+            record: record.id.clone(),
+            reason,
+        })?;
+        Ok(Some(bytes.into_owned()))
+    }
+
     pub fn decode(&mut self, plan: &BatchPlan) -> Result<DecodedBatch> {
         match (&self.records, &mut self.store) {
             (Records::Raw(split), _) => Ok(gather(split, plan)),

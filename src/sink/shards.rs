@@ -138,18 +138,15 @@ fn write_split(
     let shape = records.shape();
     // Encoded images without transforms are copied byte for byte, once decoded to check them;
     // they may differ in size (ImageNet's do), so the check resizes each to one size.
-    let (checked, mut originals) = match records {
+    let (checked, copy) = match records {
         Records::Encoded(e) if e.transforms.is_empty() => {
             let resize = Transforms {
                 list: vec![Transform::ResizeExact((shape.height, shape.width))],
                 seed: 0,
             };
-            (
-                Records::Encoded(Arc::new(e.with_transforms(resize)?)),
-                Some(e.store.reader()),
-            )
+            (Records::Encoded(Arc::new(e.with_transforms(resize)?)), true)
         }
-        _ => (records.clone(), None),
+        _ => (records.clone(), false),
     };
     let mut reader = RecordReader::new(checked, policy);
     let mut written = Vec::new();
@@ -177,13 +174,8 @@ fn write_split(
                 if decoded.rows() != 1 {
                     continue;
                 }
-                let bytes = match originals.as_mut() {
-                    Some(store) => match store.get(r)?.bytes {
-                        Ok(bytes) => bytes.into_owned(),
-                        Err(e) => return Err(Error::Dataflow(format!("record {r}: {e}"))),
-                    },
-                    None => encode_png(&decoded.pixels, shape),
-                };
+                let original = if copy { reader.encoded_bytes(r)? } else { None };
+                let bytes = original.unwrap_or_else(|| encode_png(&decoded.pixels, shape));
                 let ext = match format_of(&bytes) {
                     Ok(Format::Jpeg) => "jpg",
                     _ => "png",
