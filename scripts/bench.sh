@@ -5,6 +5,7 @@
 #   scripts/bench.sh encoded [DATA_DIR]  PNG-in-Parquet decode vs PIL and DALI, peak RSS (scripts/bench_encoded.py)
 #   scripts/bench.sh cluster [DATA_DIR]  1 process vs 2 processes (cluster-local) vs 2 workers (scripts/bench_cluster.py)
 #   scripts/bench.sh photos [PHOTO_DIR]  JPEG photos, RandomResizedCrop + flip, vs DataLoader, DALI, PIL (scripts/bench_photos.py)
+#   scripts/bench.sh stats [PHOTO_DIR]   statistics cache: full pass vs hit vs one shard appended to 10 (scripts/bench_stats.py)
 # Builds flowload in release first. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,5 +22,6 @@ case "$what" in
     encoded) exec python scripts/bench_encoded.py target/release/flowload "$data" ;;
     cluster) exec python scripts/bench_cluster.py target/release/flowload "$data" ;;
     photos) exec python scripts/bench_photos.py target/release/flowload ${2:+"$2"} ;;
-    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos [DATA_DIR]" >&2; exit 2 ;;
+    stats) exec python scripts/bench_stats.py target/release/flowload ${2:+"$2"} ;;
+    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos|stats [DATA_DIR]" >&2; exit 2 ;;
 esac

@@ -17,6 +17,7 @@ pub mod report;
 pub mod results;
 pub mod sink;
 pub mod source;
+pub mod stats_store;
 pub mod sweep;
 
 pub use config::{RunParams, SweepConfig};

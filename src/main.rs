@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 use cli::{Cli, ClusterLocalArgs, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
 use flowload::cluster::Role;
-use flowload::loader::compute_stats;
+use flowload::loader::stats::statistics;
 use flowload::report;
 use flowload::results::Existing;
 use flowload::sweep::{SweepOptions, format_table, run_sweep, serve_sweep};
@@ -80,11 +80,19 @@ fn cluster_local(args: ClusterLocalArgs) -> anyhow::Result<()> {
 fn stats(args: StatsArgs) -> anyhow::Result<()> {
     let (data, on_bad_record) = args.source_args.open(&args.source)?;
     let started = Instant::now();
-    let (stats, skipped) = compute_stats(&data.train, args.workers, on_bad_record)?;
+    let store = args.cache.setting().open();
+    let outcome = statistics(&data.train, args.workers, on_bad_record, store.as_ref())?;
     let seconds = started.elapsed().as_secs_f64();
+    let (stats, pass) = (outcome.stats, outcome.report);
     stats.check_variance(data.train.origin())?;
-    for s in &skipped {
+    for s in &outcome.skipped {
         eprintln!("flowload: skipped {s}");
+    }
+    let unlisted = outcome.skipped_total - outcome.skipped.len() as u64;
+    if unlisted > 0 {
+        eprintln!(
+            "flowload: skipped {unlisted} bad record(s) in cached shards (listed when they were decoded; --no-stats-cache lists them again)"
+        );
     }
     if args.json {
         println!("{}", serde_json::to_string(&stats)?);
@@ -113,8 +121,11 @@ fn stats(args: StatsArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
     );
     println!(
-        "statistics pass: {seconds:.3} s on {} worker(s)",
-        args.workers
+        "statistics pass: {seconds:.3} s on {} worker(s), {}: {} of {} shard(s) decoded",
+        args.workers,
+        pass.source.name(),
+        pass.decoded,
+        pass.parts
     );
     Ok(())
 }
@@ -127,7 +138,8 @@ fn sweep(args: RunArgs) -> anyhow::Result<()> {
         Some(Role::Trainer(process)) => Some(process),
         Some(Role::Follower(process)) => {
             let (spec, started) = (process.spec().clone(), Instant::now());
-            serve_sweep(&pipeline, &process, args.wire, |params, total| {
+            let cache = args.cache.setting();
+            serve_sweep(&pipeline, &process, args.wire, &cache, |params, total| {
                 eprintln!(
                     "process {}/{}: built run {}/{} ({:.1} s so far)",
                     spec.process,
@@ -148,6 +160,7 @@ fn sweep(args: RunArgs) -> anyhow::Result<()> {
         },
         cluster: trainer,
         wire: args.wire,
+        stats_cache: args.cache.setting(),
     };
     let sweep = run_sweep(&pipeline, options, |report, total| {
         println!("{}", report.summary_line(total))

@@ -10,6 +10,7 @@ use crate::cluster::{self, Announce, ClusterLoader, FollowerCluster, FollowerPro
 use crate::cluster::{TrainerCluster, TrainerProcess};
 use crate::config::{RunParams, SinkKind, SweepConfig};
 use crate::error::{BadRecord, ClusterError, Error, Result};
+use crate::loader::stats::{PassReport, StatsSource};
 use crate::loader::{self, Loader, LoaderConfig, batches_in_order};
 use crate::ops::decode::OnBadRecord;
 use crate::ops::normalize::Normalizer;
@@ -24,6 +25,8 @@ use crate::sink::train::{Trainer, device_name, parse_device};
 use crate::sink::{RunClock, null};
 use crate::source::encoded::image::MAX_DECODE_BYTES;
 use crate::source::{Dataset, Records, SourceSpec};
+use crate::stats_store::fingerprint::{data_key, part_ids};
+use crate::stats_store::{CacheSetting, StatsStore};
 
 /// Images per evaluation batch; evaluation needs no gradients, so bigger is just faster.
 const EVAL_BATCH: usize = 1000;
@@ -78,6 +81,16 @@ impl RunReport {
             median(self.epochs.iter().map(|e| e.images_per_second)),
             last.stats_seconds
         );
+        match last.stats_source.as_str() {
+            "computed" | "cached" | "incremental" => {
+                let _ = write!(
+                    s,
+                    " ({}, {}/{} shards decoded)",
+                    last.stats_source, last.stats_shards_decoded, last.stats_shards
+                );
+            }
+            _ => {}
+        }
         s
     }
 }
@@ -99,6 +112,8 @@ pub struct SweepOptions {
     pub cluster: Option<TrainerProcess>,
     /// How batches travel between the processes of a cluster.
     pub wire: WireFormat,
+    /// Where the statistics cache is (`--stats-cache`, `--no-stats-cache`).
+    pub stats_cache: CacheSetting,
 }
 
 /// What every process of a sweep opens before its first run.
@@ -107,11 +122,15 @@ struct Prepared {
     given_stats: Option<Stats>,
     config_json: String,
     runs: Vec<RunParams>,
+    store: Option<StatsStore>,
+    /// The data's content key, training and test parts: a run made from other data is not
+    /// complete for `--resume`, and a process with other data is not let into a cluster.
+    data_key: u128,
 }
 
 /// Opens the data (and the test data, and `--stats`) and lists the runs; `processes` is the
 /// cluster's size (1 outside a cluster).
-fn prepare(pipeline: &SweepConfig, processes: usize) -> Result<Prepared> {
+fn prepare(pipeline: &SweepConfig, processes: usize, cache: &CacheSetting) -> Result<Prepared> {
     pipeline.validate()?;
     let opts = pipeline.encoded_options()?;
     let mut data = SourceSpec::parse(&pipeline.data)?.open_with(&opts)?;
@@ -137,11 +156,22 @@ fn prepare(pipeline: &SweepConfig, processes: usize) -> Result<Prepared> {
             r.processes = processes as u32;
         }
     }
+    let store = cache.open();
+    let ids = |r: &Records| -> Vec<_> {
+        part_ids(r, store.as_ref())
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    };
+    let test_ids = data.test.as_ref().map(ids).unwrap_or_default();
+    let data_key = data_key(&ids(&data.train), &test_ids);
     Ok(Prepared {
         data,
         given_stats,
         config_json: serde_json::to_string(pipeline).expect("pipeline serializes"),
         runs,
+        store,
+        data_key,
     })
 }
 
@@ -235,17 +265,18 @@ fn physical_memory() -> Option<u64> {
 }
 
 impl Prepared {
-    /// Identifies the configuration across processes: the pipeline, the wire format, and what
-    /// the data looks like (its size and shape).
+    /// Identifies the configuration across processes: the pipeline, the wire format, and the
+    /// data (its content key, size and shape).
     fn fingerprint(&self, wire: WireFormat) -> u32 {
         let mut h = crc32fast::Hasher::new();
         h.update(self.config_json.as_bytes());
         let shape = self.data.train.shape();
         h.update(
             format!(
-                "{wire:?} {} {shape} {}",
+                "{wire:?} {} {shape} {} {:032x}",
                 self.data.train.len(),
-                self.data.train.classes()
+                self.data.train.classes(),
+                self.data_key
             )
             .as_bytes(),
         );
@@ -280,7 +311,7 @@ pub fn run_sweep(
         .map(|d| Ok((d.clone(), device_name(parse_device(d)?))))
         .collect::<Result<Vec<_>>>()?;
     let processes = options.cluster.as_ref().map_or(1, |c| c.spec().processes);
-    let prepared = prepare(pipeline, processes)?;
+    let prepared = prepare(pipeline, processes, &options.stats_cache)?;
     // Own the directory before the other processes are let in: a refusal ends the sweep here.
     let owned = ResultsDir::claim(&pipeline.out_dir(), options.existing, prepared.runs.len())?;
     let out = owned.path();
@@ -299,6 +330,8 @@ pub fn run_sweep(
         given_stats,
         config_json,
         mut runs,
+        store,
+        data_key,
     } = prepared;
     for p in &mut runs {
         p.device = devices
@@ -313,7 +346,7 @@ pub fn run_sweep(
     for params in &runs {
         let path = run_path(out, params.run);
         let report = match (options.existing == Existing::Resume)
-            .then(|| completed(&path, params, pipeline))
+            .then(|| completed(&path, params, pipeline, data_key))
             .flatten()
         {
             Some(epochs) => RunReport {
@@ -325,12 +358,13 @@ pub fn run_sweep(
                 skipped: Vec::new(),
             },
             None => {
-                let mut writer = MetricsWriter::try_new(&path, params, &config_json)?;
+                let mut writer = MetricsWriter::try_new(&path, params, &config_json, data_key)?;
                 let report = run_one(
                     pipeline,
                     &data,
                     params,
                     given_stats.as_ref(),
+                    store.as_ref(),
                     cluster.as_mut().map(|c| (c, options.wire)),
                     |row| writer.write(std::slice::from_ref(row)),
                 )?;
@@ -357,11 +391,18 @@ pub fn run_sweep(
     Ok(sweep)
 }
 
-/// The rows of `path` if it holds this exact run, complete; `None` means run it (again).
-fn completed(path: &Path, params: &RunParams, pipeline: &SweepConfig) -> Option<Vec<EpochMetrics>> {
+/// The rows of `path` if it holds this exact run, on this data, complete; `None` means run it
+/// (again).
+fn completed(
+    path: &Path,
+    params: &RunParams,
+    pipeline: &SweepConfig,
+    data_key: u128,
+) -> Option<Vec<EpochMetrics>> {
     let file = read_run(path).ok()?;
     let made_with: SweepConfig = serde_json::from_str(file.config_json.as_deref()?).ok()?;
     (file.params == *params
+        && file.data_key == Some(data_key)
         && made_with.same_runs_as(pipeline)
         && file.rows.len() == pipeline.epochs as usize)
         .then_some(file.rows)
@@ -374,9 +415,10 @@ pub fn serve_sweep(
     pipeline: &SweepConfig,
     process: &FollowerProcess,
     wire: WireFormat,
+    cache: &CacheSetting,
     mut on_run: impl FnMut(&RunParams, usize),
 ) -> Result<()> {
-    let prepared = prepare(pipeline, process.spec().processes)?;
+    let prepared = prepare(pipeline, process.spec().processes, cache)?;
     let mut cluster = FollowerCluster::bind(process, prepared.fingerprint(wire))?;
     let train = &prepared.data.train;
     let mut stats: Option<(u32, Stats)> = None;
@@ -386,8 +428,14 @@ pub fn serve_sweep(
             Announce::Done => return Ok(()),
             Announce::Stats { run } => {
                 let p = prepared.run(run)?;
-                let s = cluster::compute_stats(train, session, p.workers, pipeline.on_bad_record)?;
-                stats = Some((run, s));
+                let s = cluster::compute_stats(
+                    train,
+                    session,
+                    p.workers,
+                    pipeline.on_bad_record,
+                    prepared.store.as_ref(),
+                )?;
+                stats = Some((run, s.stats));
             }
             Announce::Epochs { run } => {
                 let p = prepared.run(run)?;
@@ -443,31 +491,36 @@ fn loader_config(
 /// One run: statistics (once, reused by every epoch), then the loader into the sink; on a
 /// cluster, as its trainer, when `cluster` is given. `on_epoch` receives each epoch's row as
 /// soon as it is measured.
+#[allow(clippy::too_many_arguments)]
 pub fn run_one(
     pipeline: &SweepConfig,
     data: &Dataset,
     params: &RunParams,
     given_stats: Option<&Stats>,
+    store: Option<&StatsStore>,
     mut cluster: Option<(&mut TrainerCluster, WireFormat)>,
     on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
 ) -> Result<RunReport> {
     let train = &data.train;
     let policy = pipeline.on_bad_record;
     let run_start = Instant::now();
-    let stats = match (params.normalize, given_stats, cluster.as_mut()) {
-        (false, _, _) => None,
-        (true, Some(s), _) => Some(s.clone()),
+    let file = PassReport {
+        source: StatsSource::File,
+        ..PassReport::default()
+    };
+    let (stats, pass) = match (params.normalize, given_stats, cluster.as_mut()) {
+        (false, _, _) => (None, PassReport::default()),
+        (true, Some(s), _) => (Some(s.clone()), file),
         (true, None, Some((c, _))) => {
             let session = c.open(Announce::Stats { run: params.run })?;
-            Some(cluster::compute_stats(
-                train,
-                session,
-                params.workers,
-                policy,
-            )?)
+            let o = cluster::compute_stats(train, session, params.workers, policy, store)?;
+            (Some(o.stats), o.report)
         }
         // Records the statistics pass skips are skipped again, and listed, by the epochs.
-        (true, None, None) => Some(loader::compute_stats(train, params.workers, policy)?.0),
+        (true, None, None) => {
+            let o = loader::stats::statistics(train, params.workers, policy, store)?;
+            (Some(o.stats), o.report)
+        }
     };
     let stats_seconds = if params.normalize && given_stats.is_none() {
         run_start.elapsed().as_secs_f64()
@@ -498,6 +551,7 @@ pub fn run_one(
     let clock = RunClock {
         start: run_start,
         stats_seconds,
+        stats_pass: pass,
     };
     let mut skipped = Vec::new();
     let epochs = match pipeline.sink {

@@ -13,6 +13,7 @@ use flowload::config::{SinkKind, SweepConfig};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::wire::WireFormat;
 use flowload::source::{Dataset, SourceSpec};
+use flowload::stats_store::CacheSetting;
 use flowload::{Error, Result};
 
 #[derive(Debug, Parser)]
@@ -115,6 +116,25 @@ impl SourceArgs {
     }
 }
 
+/// Where the statistics cache is, for the commands that take statistics.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct CacheArgs {
+    /// The statistics cache: each shard's channel sums, keyed by its content, so that only new
+    /// or changed shards are decoded [default: $FLOWLOAD_STATS_CACHE, else
+    /// ~/.cache/flowload/stats].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_stats_cache")]
+    pub stats_cache: Option<PathBuf>,
+    /// Neither read nor write the statistics cache: decode every shard, every time.
+    #[arg(long)]
+    pub no_stats_cache: bool,
+}
+
+impl CacheArgs {
+    pub fn setting(&self) -> CacheSetting {
+        CacheSetting::from_flags(self.stats_cache.clone(), self.no_stats_cache)
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ConvertArgs {
     /// Any source: IDX directory, Parquet, image folder or `synthetic:...`.
@@ -165,6 +185,8 @@ pub(crate) struct StatsArgs {
     pub json: bool,
     #[command(flatten)]
     pub source_args: SourceArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]
@@ -212,9 +234,12 @@ pub(crate) struct RunArgs {
     /// Threads libtorch uses inside each training step (default: one per core).
     #[arg(long, value_name = "N")]
     pub torch_threads: Option<usize>,
-    /// Precomputed statistics, as written by `flowload stats --json`.
+    /// Precomputed statistics, as written by `flowload stats --json` (no statistics pass, no
+    /// cache).
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Where batches go.
     #[arg(long, value_enum)]
     pub sink: Option<SinkKind>,

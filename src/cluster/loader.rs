@@ -15,7 +15,7 @@ use timely::scheduling::SyncActivator;
 use super::failure::FailureLog;
 use super::{ClusterSpec, Session};
 use crate::error::{ClusterError, Error, Result};
-use crate::loader::stats::{first_worker, read_stats, stats_dataflow};
+use crate::loader::stats::{Owner, PassPlan, StatsOutcome, first_worker, pass_dataflow};
 use crate::loader::{
     BatchStream, Cursor, LoaderConfig, batch_priority, check_config, stopped_early,
 };
@@ -23,9 +23,9 @@ use crate::ops::batch::{self, Batch};
 use crate::ops::decode::{Decode, OnBadRecord, RecordReader};
 use crate::ops::normalize::Normalizer;
 use crate::ops::plan::{Gate, gated_plan_source, owner};
-use crate::ops::stats::Stats;
 use crate::ops::wire::{Deliver, Handoff, ToWire};
 use crate::source::Records;
+use crate::stats_store::StatsStore;
 
 /// In a cluster each worker may run `CLUSTER_SLACK × prefetch` batches ahead of the trainer,
 /// not `prefetch` as in one process: a worker learns that the trainer took a batch from progress
@@ -37,22 +37,27 @@ const CLUSTER_SLACK: usize = 4;
 /// How often the trainer, waiting for a batch, looks for a lost process.
 const LOST_POLL: Duration = Duration::from_millis(50);
 
-/// The statistics of `records` over a whole cluster: each process sums the chunks of its
-/// workers, and every process receives the same totals. Runs on `threads` workers here.
+/// The statistics of `records` over a whole cluster: each process contributes the parts it
+/// owns, from its own cache or decoded by its workers, and every process receives the same
+/// totals. Runs on `threads` workers here.
 pub fn compute_stats(
     records: &Records,
     session: Session,
     threads: usize,
     policy: OnBadRecord,
-) -> Result<Stats> {
-    records.check_not_empty()?;
-    let records = &records.for_statistics()?;
+    store: Option<&StatsStore>,
+) -> Result<StatsOutcome> {
+    let owner = Owner {
+        process: session.spec.process,
+        processes: session.spec.processes,
+    };
+    let plan = Arc::new(PassPlan::new(records, policy, store, owner)?);
     let failures = session.failures.clone();
-    let dataflow = stats_dataflow(records, policy, Arc::new(Mutex::new(Vec::new())));
+    let dataflow = pass_dataflow(plan.clone(), policy, Arc::new(Mutex::new(Vec::new())));
     let guards = session.execute(threads.max(1), dataflow)?;
     let captured = first_worker(join_cluster(guards, &failures)?)
         .map_err(|e| Error::Dataflow(format!("statistics worker failed: {e}")))?;
-    read_stats(records, captured)
+    plan.finish(captured, Vec::new(), store)
 }
 
 /// Process 0's loader: the same batches as one process with `processes × threads` workers,

@@ -173,6 +173,32 @@ pub fn plan_source<'scope>(
     })
 }
 
+/// Emits `plans`, a fixed list, one per activation, each at its time (the times do not
+/// decrease): the statistics pass's chunks, stamped with their shard, so that a shard's sums
+/// are complete, and kept, as soon as every worker is past it. One at a time, so that each
+/// chunk is decoded and summed before the next is read.
+pub fn list_source<'scope>(
+    scope: Scope<'scope, u64>,
+    plans: Vec<(u64, BatchPlan)>,
+) -> StreamVec<'scope, u64, BatchPlan> {
+    let mut plans = plans.into_iter();
+    source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(scope, "Plans", move |cap, info| {
+        let activator = scope.activator_for(info.address);
+        let mut cap = Some(cap);
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            match plans.next() {
+                Some((time, plan)) => {
+                    c.downgrade(&time);
+                    output.session(&*c).give(plan);
+                    activator.activate();
+                }
+                None => cap = None,
+            }
+        }
+    })
+}
+
 /// How far ahead of the trainer a [`gated_plan_source`] may run.
 #[derive(Clone)]
 pub struct Gate {

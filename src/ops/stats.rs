@@ -1,8 +1,11 @@
-//! Stats: exact per-channel count / sum / sum of squares, merged across workers by differential.
+//! Stats: exact per-channel count / sum / sum of squares, per part of the data set, merged by
+//! differential into per-channel totals.
 
 use std::path::Path;
 
-use differential_dataflow::difference::{Abelian, IsZero, Monoid, Semigroup};
+use std::sync::Arc;
+
+use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use differential_dataflow::{AsCollection, VecCollection};
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
@@ -49,6 +52,18 @@ impl Abelian for ChannelSums {
     }
 }
 
+/// `explode` multiplies a part's sums by the part's difference: +1 adds it, −1 retracts it.
+impl Multiply<isize> for ChannelSums {
+    type Output = ChannelSums;
+    fn multiply(self, r: &isize) -> ChannelSums {
+        ChannelSums {
+            count: self.count * *r as i64,
+            sum: self.sum * *r as i64,
+            sumsq: self.sumsq * *r as i128,
+        }
+    }
+}
+
 impl ChannelSums {
     /// Sums one channel plane (or many planes of one channel). A histogram first keeps the inner
     /// loop to one increment per pixel; the squares are taken 256 times, not once per pixel.
@@ -87,36 +102,113 @@ pub fn batch_sums(batch: &DecodedBatch) -> Vec<ChannelSums> {
     hists.iter().map(ChannelSums::of_histogram).collect()
 }
 
-/// Extension trait: `batches.channel_sums()` gives `(channel, sums)` accumulated over every batch
-/// of every worker, one record per channel.
-pub trait ChannelStatsOp<'scope> {
-    fn channel_sums(self) -> VecCollection<'scope, u64, (u32, ChannelSums), isize>;
+/// A part of a data set (`crate::source::Part`) as the statistics see it: its name and a key
+/// of its content. A part whose content changes is another part.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PartId {
+    pub name: String,
+    pub content: u128,
 }
 
-impl<'scope> ChannelStatsOp<'scope> for StreamVec<'scope, u64, DecodedBatch> {
-    fn channel_sums(self) -> VecCollection<'scope, u64, (u32, ChannelSums), isize> {
-        self.unary::<CapacityContainerBuilder<Vec<(u32, u64, ChannelSums)>>, _, _, _>(
-            Pipeline,
-            "ChannelSums",
-            |_, _| {
-                move |input, output| {
-                    input.for_each_stamp(|cap, data| {
-                        // Our source always stamps its messages; an empty stamp carries no time.
-                        let Some(&time) = cap.least() else { return };
-                        let mut session = output.session(&cap);
-                        for batches in data {
-                            for batch in batches.drain(..) {
-                                for (c, sums) in batch_sums(&batch).into_iter().enumerate() {
-                                    // The sums travel as the difference, so differential adds them.
-                                    session.give((c as u32, time, sums));
-                                }
-                            }
+/// What the statistics keep per part: the channel sums, the largest label among its records
+/// (a cached part is valid only for a class count above it), and the records skipped as bad.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PartSums {
+    pub channels: Vec<ChannelSums>,
+    pub max_label: i64,
+    pub skipped: u64,
+}
+
+impl PartSums {
+    /// The sums of one decoded batch.
+    pub fn of_batch(batch: &DecodedBatch) -> Self {
+        PartSums {
+            channels: batch_sums(batch),
+            max_label: batch.labels.iter().copied().max().unwrap_or(-1),
+            skipped: batch.skipped.len() as u64,
+        }
+    }
+
+    /// Adds `other`'s records to these.
+    pub fn merge(&mut self, other: &PartSums) {
+        if self.channels.is_empty() {
+            self.channels = vec![ChannelSums::default(); other.channels.len()];
+        }
+        for (s, o) in self.channels.iter_mut().zip(&other.channels) {
+            s.plus_equals(o);
+        }
+        self.max_label = self.max_label.max(other.max_label);
+        self.skipped += other.skipped;
+    }
+
+    /// Images summed: every channel counts each pixel of each image once.
+    pub fn images(&self, shape: Shape) -> u64 {
+        self.channels
+            .first()
+            .map_or(0, |c| c.count as u64 / shape.plane().max(1) as u64)
+    }
+}
+
+/// Extension trait: `batches.part_sums(parts)` gives one `(part, sums)` record per part, the
+/// sums of every batch of that part, from every worker. Batch `i` belongs to `parts[i]`.
+pub trait PartSumsOp<'scope> {
+    fn part_sums(self, parts: Arc<Vec<PartId>>) -> VecCollection<'scope, u64, (PartId, PartSums)>;
+}
+
+impl<'scope> PartSumsOp<'scope> for StreamVec<'scope, u64, DecodedBatch> {
+    fn part_sums(self, parts: Arc<Vec<PartId>>) -> VecCollection<'scope, u64, (PartId, PartSums)> {
+        type Out = ((PartId, (usize, PartSums)), u64, isize);
+        self.unary::<CapacityContainerBuilder<Vec<Out>>, _, _, _>(Pipeline, "PartSums", |_, _| {
+            move |input, output| {
+                input.for_each_stamp(|cap, data| {
+                    // Our source always stamps its messages; an empty stamp carries no time.
+                    let Some(&time) = cap.least() else { return };
+                    let mut session = output.session(&cap);
+                    for batches in data {
+                        for batch in batches.drain(..) {
+                            // One record per batch: differential merges a few records per
+                            // part, never one per pixel.
+                            let sums = PartSums::of_batch(&batch);
+                            session.give((
+                                (parts[batch.index].clone(), (batch.index, sums)),
+                                time,
+                                1,
+                            ));
                         }
-                    });
-                }
-            },
-        )
+                    }
+                });
+            }
+        })
         .as_collection()
+        .reduce(|_part, batches, out| {
+            let mut total = PartSums::default();
+            for ((_, sums), n) in batches {
+                for _ in 0..*n {
+                    total.merge(sums);
+                }
+            }
+            out.push((total, 1));
+        })
+    }
+}
+
+/// Extension trait: `parts.channel_totals()` gives one `(channel, sums)` record per channel,
+/// the sums of every part in the collection. A part added (+1) adds its sums; a part retracted
+/// (−1) subtracts them.
+pub trait ChannelTotalsOp<'scope> {
+    fn channel_totals(self) -> VecCollection<'scope, u64, (u32, ChannelSums)>;
+}
+
+impl<'scope> ChannelTotalsOp<'scope> for VecCollection<'scope, u64, (PartId, PartSums)> {
+    fn channel_totals(self) -> VecCollection<'scope, u64, (u32, ChannelSums)> {
+        // The sums move into the difference, so differential's `count` adds (and subtracts) them.
+        self.explode(|(_, sums)| {
+            sums.channels
+                .into_iter()
+                .enumerate()
+                .map(|(c, s)| (c as u32, s))
+                .collect::<Vec<_>>()
+        })
         .count()
     }
 }

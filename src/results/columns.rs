@@ -38,8 +38,19 @@ pub struct EpochMetrics {
     pub data_wait_seconds: f64,
     pub compute_seconds: f64,
     pub eval_seconds: f64,
-    /// The once-per-run statistics pass; 0 when normalization is off or `--stats` supplied them.
+    /// The once-per-run statistics pass; 0 when normalization is off or `--stats` supplied them,
+    /// about 0 when the statistics cache held every part.
     pub stats_seconds: f64,
+    /// Where the statistics came from: `computed` (every shard decoded), `cached` (none),
+    /// `incremental` (new or changed shards only), `file` (`--stats`), `off` (no normalization).
+    #[serde(default)]
+    pub stats_source: String,
+    /// Shards of the training data (the parts the cache keeps: Parquet files, class
+    /// directories, an in-memory split), and how many the statistics pass decoded.
+    #[serde(default)]
+    pub stats_shards: u32,
+    #[serde(default)]
+    pub stats_shards_decoded: u32,
 }
 
 impl EpochMetrics {
@@ -62,6 +73,9 @@ impl EpochMetrics {
             compute_seconds: f64::NAN,
             eval_seconds: f64::NAN,
             stats_seconds: f64::NAN,
+            stats_source: String::new(),
+            stats_shards: 0,
+            stats_shards_decoded: 0,
         }
     }
 }
@@ -161,6 +175,9 @@ static COLUMNS: &[Column] = &[
     Column { name: "compute_seconds", kind: Kind::F64, get: |r| n(r.1.compute_seconds), set: |r, v| r.1.compute_seconds = v.num() },
     Column { name: "eval_seconds", kind: Kind::F64, get: |r| n(r.1.eval_seconds), set: |r, v| r.1.eval_seconds = v.num() },
     Column { name: "stats_seconds", kind: Kind::F64, get: |r| n(r.1.stats_seconds), set: |r, v| r.1.stats_seconds = v.num() },
+    Column { name: "stats_source", kind: Kind::Str, get: |r| Value::Str(r.1.stats_source.clone()), set: |r, v| if let Value::Str(s) = v { r.1.stats_source = s } },
+    Column { name: "stats_shards", kind: Kind::U32, get: |r| n(r.1.stats_shards), set: |r, v| r.1.stats_shards = v.count() as u32 },
+    Column { name: "stats_shards_decoded", kind: Kind::U32, get: |r| n(r.1.stats_shards_decoded), set: |r, v| r.1.stats_shards_decoded = v.count() as u32 },
 ];
 
 /// Columns a file must have to be read as a run file at all.

@@ -19,9 +19,11 @@ use super::columns::{EpochMetrics, from_record_batch, schema, to_record_batch};
 use crate::config::RunParams;
 use crate::error::{Error, Result};
 
-/// Key-value metadata keys: the sweep's effective config, and this run's point of the grid.
+/// Key-value metadata keys: the sweep's effective config, this run's point of the grid, and the
+/// data's content key (32 hex digits, see `stats_store::fingerprint::data_key`).
 pub const CONFIG_KEY: &str = "flowload.config";
 pub const RUN_KEY: &str = "flowload.run";
+pub const DATA_KEY: &str = "flowload.data";
 
 /// The file of run `run` under `dir`: `dir/runs/run-0001.parquet`, so that
 /// `read_parquet('results/*/runs/*.parquet')` reads every sweep at once.
@@ -37,13 +39,19 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
-    pub fn try_new(path: &Path, params: &RunParams, config_json: &str) -> Result<Self> {
+    pub fn try_new(
+        path: &Path,
+        params: &RunParams,
+        config_json: &str,
+        data_key: u128,
+    ) -> Result<Self> {
         let (out, file) = AtomicFile::create(path)?;
         let run_json = serde_json::to_string(params).expect("params serialize");
         let props = WriterProperties::builder()
             .set_key_value_metadata(Some(vec![
                 KeyValue::new(CONFIG_KEY.into(), config_json.to_string()),
                 KeyValue::new(RUN_KEY.into(), run_json),
+                KeyValue::new(DATA_KEY.into(), format!("{data_key:032x}")),
             ]))
             .build();
         let writer = ArrowWriter::try_new(out, schema(), Some(props))
@@ -78,6 +86,8 @@ pub struct RunFile {
     pub params: RunParams,
     /// The sweep's effective config (`flowload.config` metadata), when the file has it.
     pub config_json: Option<String>,
+    /// The data's content key (`flowload.data`), when the file has it.
+    pub data_key: Option<u128>,
     pub rows: Vec<EpochMetrics>,
 }
 
@@ -131,6 +141,7 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
     Ok(RunFile {
         params,
         config_json: meta(CONFIG_KEY),
+        data_key: meta(DATA_KEY).and_then(|k| u128::from_str_radix(&k, 16).ok()),
         rows,
     })
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use crate::error::{BadRecord, Error, Result};
 use crate::loader::Loader;
+use crate::loader::stats::PassReport;
 use crate::ops::batch::Batch;
 use crate::results::EpochMetrics;
 
@@ -19,6 +20,8 @@ use crate::results::EpochMetrics;
 pub struct RunClock {
     pub start: Instant,
     pub stats_seconds: f64,
+    /// Where the statistics came from, and how many parts were decoded for them.
+    pub stats_pass: PassReport,
 }
 
 /// What the training sink adds to an epoch's row.
@@ -104,6 +107,9 @@ impl<'a> EpochFeed<'a> {
             compute_seconds,
             eval_seconds: trained.map_or(0.0, |t| t.eval_seconds),
             stats_seconds: clock.stats_seconds,
+            stats_source: clock.stats_pass.source.name().into(),
+            stats_shards: clock.stats_pass.parts,
+            stats_shards_decoded: clock.stats_pass.decoded,
         }
     }
 }

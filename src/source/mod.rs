@@ -6,6 +6,7 @@ pub mod idx;
 pub mod synthetic;
 pub mod transforms;
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,6 +81,20 @@ impl Split {
         let n = self.shape.len();
         &self.pixels[i * n..(i + 1) * n]
     }
+}
+
+/// A piece of a split that the statistics cache keeps sums for (`crate::stats_store`): a
+/// Parquet shard, an image folder's class directory, or a whole split held in memory (IDX
+/// files, a synthetic spec).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// The shard's or the directory's path, or the in-memory split's origin.
+    pub name: String,
+    /// Its records: a contiguous range of the split's numbering.
+    pub rows: Range<usize>,
+    /// The files its records are read from, in record order. Empty for records in memory,
+    /// whose pixels and labels are their own content.
+    pub files: Vec<PathBuf>,
 }
 
 /// Raw pixels through transforms: each record of `split` is rendered by the augment step.
@@ -159,6 +174,38 @@ impl Records {
         match self {
             Records::Encoded(s) => s.store.window(),
             _ => SHUFFLE_WINDOW,
+        }
+    }
+    /// The parts the statistics cache keys sums by, in record order; together they cover
+    /// every record once.
+    pub fn parts(&self) -> Vec<Part> {
+        let whole = |s: &Split| {
+            vec![Part {
+                name: s.origin.clone(),
+                rows: 0..s.len(),
+                files: Vec::new(),
+            }]
+        };
+        match self {
+            Records::Raw(s) => whole(s),
+            Records::Transformed(t) => whole(&t.split),
+            Records::Encoded(s) => s.store.parts(),
+        }
+    }
+    /// How a record's pixels are read beyond its bytes and transforms (the columns of a
+    /// Parquet store), for the statistics cache's key.
+    pub fn reading(&self) -> String {
+        match self {
+            Records::Raw(_) | Records::Transformed(_) => "memory".into(),
+            Records::Encoded(s) => s.store.reading(),
+        }
+    }
+    /// The transforms every record goes through (none for raw records).
+    pub fn transforms(&self) -> Option<&Transforms> {
+        match self {
+            Records::Raw(_) => None,
+            Records::Transformed(t) => Some(&t.transforms),
+            Records::Encoded(s) => Some(&s.transforms),
         }
     }
     /// The raw split, for callers (and tests) that need the pixels themselves; `None` where

@@ -14,6 +14,7 @@ use flowload::cluster::{
     self, Announce, ClusterLoader, ClusterSpec, FollowerCluster, FollowerProcess, Role,
     TrainerCluster, TrainerProcess,
 };
+use flowload::loader::stats::{StatsOutcome, StatsSource};
 use flowload::loader::{LoaderConfig, compute_stats};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
@@ -21,6 +22,7 @@ use flowload::ops::plan::EpochOrder;
 use flowload::ops::wire::WireFormat;
 use flowload::source::transforms::Transforms;
 use flowload::source::{EncodedOptions, Records, SourceSpec};
+use flowload::stats_store::StatsStore;
 
 use crate::common::{Seen, free_ports};
 
@@ -74,7 +76,9 @@ fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::
                 match session.announce {
                     Announce::Stats { .. } => {
                         stats = Some(
-                            cluster::compute_stats(records, session, 1, OnBadRecord::Fail).unwrap(),
+                            cluster::compute_stats(records, session, 1, OnBadRecord::Fail, None)
+                                .unwrap()
+                                .stats,
                         )
                     }
                     Announce::Epochs { .. } => cluster::serve(
@@ -90,7 +94,9 @@ fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::
         });
         let mut c0 = TrainerCluster::bind(&trainer, 7).unwrap();
         let session = c0.open(Announce::Stats { run: 1 }).unwrap();
-        let stats = cluster::compute_stats(records, session, 1, OnBadRecord::Fail).unwrap();
+        let stats = cluster::compute_stats(records, session, 1, OnBadRecord::Fail, None)
+            .unwrap()
+            .stats;
         let session = c0.open(Announce::Epochs { run: 1 }).unwrap();
         let seen: Seen = ClusterLoader::new(
             records.clone(),
@@ -104,6 +110,72 @@ fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::
         c0.finish().unwrap();
         (stats, seen)
     })
+}
+
+/// The statistics pass alone, over two cluster processes (threads of this test) with a cache
+/// each: what each process got.
+fn two_process_stats(records: &Records, caches: [&StatsStore; 2]) -> [StatsOutcome; 2] {
+    let (trainer, follower, _) = roles(Duration::from_secs(20));
+    std::thread::scope(|s| {
+        let mut c1 = FollowerCluster::bind(&follower, 7).unwrap();
+        let follower = s.spawn(move || {
+            let session = c1.next_session().unwrap();
+            assert!(matches!(session.announce, Announce::Stats { .. }));
+            let got =
+                cluster::compute_stats(records, session, 2, OnBadRecord::Fail, Some(caches[1]));
+            assert!(matches!(
+                c1.next_session().unwrap().announce,
+                Announce::Done
+            ));
+            got.unwrap()
+        });
+        let mut c0 = TrainerCluster::bind(&trainer, 7).unwrap();
+        let session = c0.open(Announce::Stats { run: 1 }).unwrap();
+        let got = cluster::compute_stats(records, session, 2, OnBadRecord::Fail, Some(caches[0]));
+        c0.finish().unwrap();
+        [got.unwrap(), follower.join().unwrap()]
+    })
+}
+
+#[test]
+fn each_process_decodes_only_the_shards_it_owns_and_every_process_gets_the_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    let o = common::flowload(&[
+        "convert",
+        "synthetic:images=250,channels=3,size=8x8,seed=6",
+        shards.to_str().unwrap(),
+        "--shard-rows",
+        "50",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let data = SourceSpec::parse(shards.to_str().unwrap())
+        .unwrap()
+        .open()
+        .unwrap();
+    let single = compute_stats(&data.train, 1, OnBadRecord::Fail).unwrap().0;
+    let caches = [0, 1].map(|i| StatsStore::at(&dir.path().join(format!("cache{i}"))));
+    let report = |o: &StatsOutcome| (o.report.source, o.report.decoded, o.report.parts);
+    // Five shards: process 0 owns 0, 2 and 4, process 1 owns 1 and 3; together they decode
+    // each once, and both receive the totals.
+    let first = two_process_stats(&data.train, [&caches[0], &caches[1]]);
+    for o in &first {
+        assert_eq!(o.stats, single);
+        assert_eq!(report(o), (StatsSource::Computed, 5, 5));
+    }
+    // Every process cached every shard (the others' arrive with the totals).
+    let second = two_process_stats(&data.train, [&caches[0], &caches[1]]);
+    for o in &second {
+        assert_eq!(o.stats, single);
+        assert_eq!(report(o), (StatsSource::Cached, 0, 5));
+    }
+    // Process 1 loses its cache: it decodes its own two shards again, process 0 none.
+    std::fs::remove_dir_all(dir.path().join("cache1")).unwrap();
+    let third = two_process_stats(&data.train, [&caches[0], &caches[1]]);
+    for o in &third {
+        assert_eq!(o.stats, single);
+        assert_eq!(report(o), (StatsSource::Incremental, 2, 5));
+    }
 }
 
 #[test]
@@ -146,6 +218,7 @@ fn augmented_photos_give_the_same_batches_in_two_processes_as_in_one() {
 /// Runs the binary; stdout is piped to a thread that forwards it line by line.
 fn spawn(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowload"))
+        .env(flowload::stats_store::CACHE_ENV, "off")
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -559,6 +632,7 @@ fn alive(pid: u32) -> bool {
 /// Starts a long cluster-local sweep and waits until both of its processes run.
 fn long_cluster_local(out: &Path) -> (Child, Vec<u32>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowload"))
+        .env(flowload::stats_store::CACHE_ENV, "off")
         .args(["cluster-local", "--processes", "2", "run", "--data", DATA])
         .args(["--epochs", "100000", "--torch-threads", TORCH_THREADS])
         .args(["--out", out.to_str().unwrap()])

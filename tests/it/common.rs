@@ -27,10 +27,14 @@ pub fn write_idx(dir: &Path, data: &Dataset) {
     }
 }
 
-/// Runs the `flowload` binary with `args`.
+/// Runs the `flowload` binary with `args`, with a statistics cache of its own that is gone
+/// afterwards (so that no test sees another's, nor the user's); tests of the cache give
+/// `--stats-cache DIR`.
 pub fn flowload(args: &[&str]) -> Output {
+    let cache = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_flowload"))
         .args(args)
+        .env(flowload::stats_store::CACHE_ENV, cache.path())
         .output()
         .expect("flowload runs")
 }

@@ -12,5 +12,6 @@ mod report;
 mod results_dir;
 mod resume;
 mod same_batches;
+mod stats_cache;
 mod stats_oracle;
 mod train;

@@ -28,6 +28,7 @@ fn kill_mid_sweep_then_resume() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowload"))
+        .env(flowload::stats_store::CACHE_ENV, "off")
         .args(ARGS)
         .args(["--out", o])
         .stdout(Stdio::null())
@@ -149,4 +150,50 @@ fn resume_reruns_a_run_whose_resize_changed_and_skips_one_whose_prefetch_changed
     assert!(config().contains("\"24x24\""), "{}", config());
     let text = run(&["--resize", "24x24", "--prefetch", "4", "--resume"]);
     assert!(text.contains("already complete, skipped"), "{text}");
+}
+
+#[test]
+fn resume_reruns_a_run_whose_data_gained_or_lost_a_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shards, spare) = (dir.path().join("shards"), dir.path().join("spare"));
+    for (out, seed) in [(&shards, 2), (&spare, 3)] {
+        let spec = format!("synthetic:images=60,channels=1,size=16x16,seed={seed},test=10");
+        let o = common::flowload(&["convert", &spec, out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+    }
+    let extra = shards.join("train-more.parquet");
+    let out = dir.path().join("results");
+    let run = || {
+        let o = common::flowload(&[
+            "run",
+            "--data",
+            shards.to_str().unwrap(),
+            "--sink",
+            "null",
+            "--out",
+            out.to_str().unwrap(),
+            "--resume",
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        common::stdout(&o).contains("already complete, skipped")
+    };
+    let images = || read_run(&run_path(&out, 1)).unwrap().rows[0].images;
+    assert!(!run());
+    assert!(run());
+    assert_eq!(images(), 60);
+    std::fs::copy(spare.join("train-00000-of-00001.parquet"), &extra).unwrap();
+    assert!(!run(), "a shard was added");
+    assert_eq!(images(), 120);
+    assert!(run());
+    // Touched, not changed: still complete.
+    std::fs::File::options()
+        .write(true)
+        .open(&extra)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+        .unwrap();
+    assert!(run(), "a touched shard is the same data");
+    std::fs::remove_file(&extra).unwrap();
+    assert!(!run(), "a shard was removed");
+    assert_eq!(images(), 60);
 }

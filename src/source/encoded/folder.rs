@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::image::probe_shape;
 use super::{EncodedOptions, EncodedSplit, Record, RecordStore, StoreReader};
 use crate::error::{Error, RecordId, Result};
+use crate::source::Part;
 use crate::source::transforms::Transforms;
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -95,6 +96,7 @@ pub fn open_split(
     let mut paths = Vec::new();
     let mut labels = Vec::new();
     let mut empty = Vec::new();
+    let mut parts = Vec::new();
     for dir in &dirs {
         let name = dir
             .file_name()
@@ -112,6 +114,11 @@ pub fn open_split(
             empty.push(name);
         }
         labels.extend(std::iter::repeat_n(label as i64, files.len()));
+        parts.push(Part {
+            name: dir.display().to_string(),
+            rows: paths.len()..paths.len() + files.len(),
+            files: files.clone(),
+        });
         paths.extend(files);
     }
     // torchvision's ImageFolder refuses a class without images ("Found no valid file for the
@@ -146,6 +153,7 @@ pub fn open_split(
         classes: opts.classes.unwrap_or(names.len()),
         store: Arc::new(FolderStore {
             files: Arc::new((paths, labels)),
+            parts: Arc::new(parts),
         }),
     };
     Ok((split, names))
@@ -156,6 +164,8 @@ pub fn open_split(
 struct FolderStore {
     /// Every file of the split, and its label.
     files: Arc<(Vec<PathBuf>, Vec<i64>)>,
+    /// One part per class directory.
+    parts: Arc<Vec<Part>>,
 }
 
 impl RecordStore for FolderStore {
@@ -165,9 +175,16 @@ impl RecordStore for FolderStore {
     fn blocks(&self) -> Vec<usize> {
         vec![self.len()] // files are read one by one, in any order
     }
+    fn parts(&self) -> Vec<Part> {
+        self.parts.to_vec()
+    }
+    fn reading(&self) -> String {
+        "folder".into()
+    }
     fn reader(&self) -> Box<dyn StoreReader> {
         Box::new(FolderStore {
             files: self.files.clone(),
+            parts: self.parts.clone(),
         })
     }
 }

@@ -14,8 +14,8 @@ use std::borrow::Cow;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use super::Shape;
 use super::transforms::Transforms;
+use super::{Part, Shape};
 use crate::error::{RecordId, Result};
 
 /// Options shared by the encoded sources.
@@ -49,6 +49,11 @@ pub trait RecordStore: Debug + Send + Sync {
     fn window(&self) -> usize {
         super::SHUFFLE_WINDOW
     }
+    /// The parts the statistics cache keeps sums for (shards, class directories), in record
+    /// order, each with the files it reads.
+    fn parts(&self) -> Vec<Part>;
+    /// How records are read beyond their bytes (the columns taken), for the cache's key.
+    fn reading(&self) -> String;
     /// A reader for one worker, with whatever it caches.
     fn reader(&self) -> Box<dyn StoreReader>;
 }

@@ -17,7 +17,7 @@ use super::image::probe_shape;
 use super::{EncodedOptions, EncodedSplit, Record, RecordStore, StoreReader};
 use crate::error::{Error, RecordId, Result};
 use crate::source::transforms::Transforms;
-use crate::source::{SHUFFLE_WINDOW, SHUFFLE_WINDOW_BYTES, Shape};
+use crate::source::{Part, SHUFFLE_WINDOW, SHUFFLE_WINDOW_BYTES, Shape};
 
 /// One shard: its path and footer, parsed once.
 #[derive(Debug)]
@@ -331,7 +331,10 @@ pub fn open_split(
         probed,
         transforms: transforms.clone(),
         classes,
-        store: Arc::new(ParquetStore { row_groups }),
+        store: Arc::new(ParquetStore {
+            row_groups,
+            columns: format!("parquet image={image_column} label={label_column}"),
+        }),
     })
 }
 
@@ -339,6 +342,8 @@ pub fn open_split(
 #[derive(Debug)]
 struct ParquetStore {
     row_groups: Vec<RowGroupRef>,
+    /// The columns read, as the statistics cache's key names them.
+    columns: String,
 }
 
 impl RecordStore for ParquetStore {
@@ -352,6 +357,24 @@ impl RecordStore for ParquetStore {
         let bytes: usize = self.row_groups.iter().map(|g| g.bytes).sum();
         let per_row = bytes / self.len().max(1);
         (SHUFFLE_WINDOW_BYTES / per_row.max(1)).clamp(1, SHUFFLE_WINDOW)
+    }
+    fn parts(&self) -> Vec<Part> {
+        // One part per shard; a shard's row groups are consecutive.
+        let mut parts: Vec<Part> = Vec::new();
+        for g in &self.row_groups {
+            match parts.last_mut() {
+                Some(p) if p.files[0] == g.shard.path => p.rows.end = g.first + g.rows,
+                _ => parts.push(Part {
+                    name: g.shard.path.display().to_string(),
+                    rows: g.first..g.first + g.rows,
+                    files: vec![g.shard.path.clone()],
+                }),
+            }
+        }
+        parts
+    }
+    fn reading(&self) -> String {
+        self.columns.clone()
     }
     fn reader(&self) -> Box<dyn StoreReader> {
         // A batch's rows come from one or two shuffle windows, so memory stays bounded by the
