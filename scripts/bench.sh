@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks against PyTorch 2.11, each side by side in one invocation:
 #   scripts/bench.sh loader [DATA_DIR]   loader-only images/s (scripts/bench_loader.py)
-#   scripts/bench.sh train  [DATA_DIR]   training epoch and data-wait seconds (scripts/bench_train.py)
+#   scripts/bench.sh train  [DATA_DIR [CIFAR_DIR]]  training epoch and data-wait seconds: the seed's
+#                                        network, then a TorchScript ResNet (scripts/bench_train.py)
 #   scripts/bench.sh encoded [DATA_DIR]  PNG-in-Parquet decode vs PIL and DALI, peak RSS (scripts/bench_encoded.py)
 #   scripts/bench.sh cluster [DATA_DIR]  1 process vs 2 processes (cluster-local) vs 2 workers (scripts/bench_cluster.py)
 #   scripts/bench.sh photos [PHOTO_DIR]  JPEG photos, RandomResizedCrop + flip, vs DataLoader, DALI, PIL (scripts/bench_photos.py)
@@ -18,7 +19,7 @@ if { [ "$what" = encoded ] || [ "$what" = photos ]; } && ! python -c 'import nvi
 fi
 case "$what" in
     loader) exec python scripts/bench_loader.py target/release/flowload "$data" ;;
-    train) exec python scripts/bench_train.py target/release/flowload "$data" ;;
+    train) exec python scripts/bench_train.py target/release/flowload "$data" ${3:+"$3"} ;;
     encoded) exec python scripts/bench_encoded.py target/release/flowload "$data" ;;
     cluster) exec python scripts/bench_cluster.py target/release/flowload "$data" ;;
     photos) exec python scripts/bench_photos.py target/release/flowload ${2:+"$2"} ;;

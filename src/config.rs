@@ -53,8 +53,13 @@ pub struct SweepConfig {
     /// libtorch's own, one per core. Fewer leaves cores to the decode workers; its OpenMP
     /// threads spin while they wait for each other, so more threads than free cores is slow.
     pub torch_threads: Option<usize>,
-    /// `train` trains the seed's network; `null` pulls and touches batches only. Default `train`.
+    /// `train` trains the grid's models; `null` pulls and touches batches only. Default `train`.
     pub sink: SinkKind,
+    /// SGD's momentum (PyTorch's `momentum`); only `sgd` takes it. Default 0.
+    pub momentum: f64,
+    /// L2 weight decay of every optimizer (`weight_decay`; AdamW's is decoupled). Default 0,
+    /// as the seed's Adam; PyTorch's AdamW defaults to 0.01, so give it for AdamW.
+    pub weight_decay: f64,
     /// Output directory. Default `results/<name>`.
     pub out: Option<PathBuf>,
     /// The grid: every combination of these values is one run, like the seed's RunBuilder.
@@ -64,7 +69,12 @@ pub struct SweepConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Grid {
-    /// Adam learning rates. Default [0.01], the seed's.
+    /// `seed` (the seed's network, native) or a TorchScript file (`torch.jit.script(m).save(..)`)
+    /// taking `[B,C,H,W]` float32 and returning `[B,classes]` logits. Default ["seed"].
+    pub model: Vec<String>,
+    /// `adam`, `adamw` or `sgd` (libtorch's, as PyTorch's). Default ["adam"], the seed's.
+    pub optimizer: Vec<OptimizerKind>,
+    /// Learning rates. Default [0.01], the seed's.
     pub lr: Vec<f64>,
     /// Decode workers: 0 builds batches on the consumer's thread. Default [1].
     pub workers: Vec<usize>,
@@ -74,6 +84,29 @@ pub struct Grid {
     pub device: Vec<String>,
     /// `(x/255 − mean)/std` when true, `x/255` alone when false. Default [true].
     pub normalize: Vec<bool>,
+}
+
+/// The optimizer of the training sink.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam (betas 0.9, 0.999, eps 1e-8), the seed's.
+    #[default]
+    Adam,
+    /// AdamW: Adam with decoupled weight decay.
+    Adamw,
+    /// SGD, with `momentum` (no dampening, not Nesterov).
+    Sgd,
+}
+
+impl OptimizerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Adamw => "adamw",
+            OptimizerKind::Sgd => "sgd",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -106,6 +139,8 @@ impl Default for SweepConfig {
             stats: None,
             torch_threads: None,
             sink: SinkKind::Train,
+            momentum: 0.0,
+            weight_decay: 0.0,
             out: None,
             grid: Grid::default(),
         }
@@ -115,6 +150,8 @@ impl Default for SweepConfig {
 impl Default for Grid {
     fn default() -> Self {
         Grid {
+            model: vec![SEED_MODEL.into()],
+            optimizer: vec![OptimizerKind::Adam],
             lr: vec![0.01],
             batch_size: vec![1000],
             workers: vec![1],
@@ -124,10 +161,18 @@ impl Default for Grid {
     }
 }
 
+/// The grid's name for the seed's network.
+pub const SEED_MODEL: &str = "seed";
+
 /// One point of the grid, with the sweep's seed: the columns that identify a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunParams {
     pub run: u32,
+    /// `seed`, or the TorchScript file as the grid names it.
+    #[serde(default = "seed_model")]
+    pub model: String,
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
     pub lr: f64,
     pub batch_size: usize,
     pub workers: usize,
@@ -144,11 +189,17 @@ fn one() -> u32 {
     1
 }
 
+fn seed_model() -> String {
+    SEED_MODEL.into()
+}
+
 /// What a run file without the `flowload.run` metadata reads as, before its columns are read.
 impl Default for RunParams {
     fn default() -> Self {
         RunParams {
             run: 0,
+            model: SEED_MODEL.into(),
+            optimizer: OptimizerKind::Adam,
             lr: f64::NAN,
             batch_size: 0,
             workers: 0,
@@ -245,7 +296,21 @@ impl SweepConfig {
         if self.grid.batch_size.contains(&0) {
             return bad("grid.batch_size: a batch size of 0 is invalid");
         }
+        if !(self.momentum >= 0.0 && self.momentum.is_finite()) {
+            return bad("momentum must be 0 or more, and finite");
+        }
+        if self.momentum > 0.0 && !self.grid.optimizer.contains(&OptimizerKind::Sgd) {
+            return bad("momentum is SGD's: give --optimizer sgd (Adam and AdamW take none)");
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad("weight_decay must be 0 or more, and finite");
+        }
+        if self.grid.model.iter().any(|m| m.is_empty()) {
+            return bad("grid.model: a model is `seed` or a TorchScript file, not empty");
+        }
         for (key, empty) in [
+            ("model", self.grid.model.is_empty()),
+            ("optimizer", self.grid.optimizer.is_empty()),
             ("lr", self.grid.lr.is_empty()),
             ("device", self.grid.device.is_empty()),
             ("workers", self.grid.workers.is_empty()),
@@ -259,26 +324,32 @@ impl SweepConfig {
         Ok(())
     }
 
-    /// The Cartesian product of the grid in the seed's RunBuilder order (lr, batch_size,
-    /// workers, device, normalize; the last varies fastest), numbered from 1.
+    /// The Cartesian product of the grid: model and optimizer, then the seed's RunBuilder order
+    /// (lr, batch_size, workers, device, normalize; the last varies fastest), numbered from 1.
     pub fn runs(&self) -> Vec<RunParams> {
         let g = &self.grid;
         let mut runs = Vec::new();
-        for &lr in &g.lr {
-            for &batch_size in &g.batch_size {
-                for &workers in &g.workers {
-                    for device in &g.device {
-                        for &normalize in &g.normalize {
-                            runs.push(RunParams {
-                                run: runs.len() as u32 + 1,
-                                lr,
-                                batch_size,
-                                workers,
-                                device: device.clone(),
-                                normalize,
-                                seed: self.seed,
-                                processes: 1,
-                            });
+        for model in &g.model {
+            for &optimizer in &g.optimizer {
+                for &lr in &g.lr {
+                    for &batch_size in &g.batch_size {
+                        for &workers in &g.workers {
+                            for device in &g.device {
+                                for &normalize in &g.normalize {
+                                    runs.push(RunParams {
+                                        run: runs.len() as u32 + 1,
+                                        model: model.clone(),
+                                        optimizer,
+                                        lr,
+                                        batch_size,
+                                        workers,
+                                        device: device.clone(),
+                                        normalize,
+                                        seed: self.seed,
+                                        processes: 1,
+                                    });
+                                }
+                            }
                         }
                     }
                 }
@@ -385,6 +456,8 @@ mod tests {
             "stats" => p.stats = Some("s.json".into()),
             "torch_threads" => p.torch_threads = Some(1),
             "sink" => p.sink = SinkKind::Null,
+            "momentum" => p.momentum = 0.9,
+            "weight_decay" => p.weight_decay = 0.01,
             "out" => p.out = Some("elsewhere".into()),
             "grid" => p.grid.workers = vec![0, 1, 2],
             other => panic!("the test does not know the key '{other}': add it here"),

@@ -215,6 +215,10 @@ pub enum Error {
     /// The dataflow itself failed: a worker panicked or stopped early.
     #[error("dataflow: {0}")]
     Dataflow(String),
+    /// A `--model` file that cannot be trained: missing, not TorchScript, or not fitting the
+    /// data (the detail names the input shape given and the output shape got).
+    #[error("model {}: {detail}", path.display())]
+    Model { path: PathBuf, detail: String },
     /// A `--device` that is not there or not understood.
     #[error("{0}")]
     Device(String),

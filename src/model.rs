@@ -1,10 +1,153 @@
-//! The seed's `Network`: two conv + max-pool stages and three linear layers (tch).
+//! The models a run trains: the seed's `Network` (two conv + max-pool stages and three linear
+//! layers, native tch), or a TorchScript module the user exported from PyTorch.
 
-use tch::Tensor;
+use std::path::Path;
+
 use tch::nn::{self, Module};
+use tch::{CModule, Device, Kind, Tensor, TrainableCModule};
 
+use crate::config::SEED_MODEL;
 use crate::error::{Error, Result};
 use crate::source::Shape;
+
+/// A run's network, its parameters in the run's VarStore.
+#[derive(Debug)]
+pub enum Model {
+    Seed(Box<Network>),
+    /// A TorchScript module: parameters registered in the VarStore at load, on its device;
+    /// buffers (BatchNorm's running statistics) stay in the module and are saved with it.
+    Script(TrainableCModule),
+}
+
+impl Model {
+    /// `seed`, or the TorchScript file `spec`, with its parameters in `vs`.
+    pub fn new(spec: &str, vs: &nn::Path, shape: Shape, classes: usize) -> Result<Model> {
+        if spec == SEED_MODEL {
+            return Ok(Model::Seed(Box::new(Network::new(vs, shape, classes)?)));
+        }
+        let path = Path::new(spec);
+        check_file(path)?;
+        let module =
+            TrainableCModule::load(path, vs.clone()).map_err(|e| not_torchscript(path, e))?;
+        Ok(Model::Script(module))
+    }
+
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Model::Seed(n) => Ok(n.forward(xs)),
+            Model::Script(m) => Ok(m.forward_ts(&[xs])?),
+        }
+    }
+
+    /// Training mode (BatchNorm updates its statistics, Dropout drops) or evaluation mode.
+    /// The seed's network has neither.
+    pub fn set_train(&mut self, train: bool) {
+        if let Model::Script(m) = self {
+            if train { m.set_train() } else { m.set_eval() }
+        }
+    }
+
+    /// Saves the trained network to `path`: a TorchScript module as TorchScript, buffers
+    /// included; the seed's network as its VarStore (a TorchScript archive of named tensors,
+    /// `conv1|weight`, …, that `scripts/load_seed_model.py` loads into the same architecture).
+    pub fn save(&self, vs: &nn::VarStore, path: &Path) -> Result<()> {
+        match self {
+            Model::Seed(_) => vs.save(path)?,
+            Model::Script(m) => m.save(path)?,
+        }
+        Ok(())
+    }
+}
+
+/// Checks, before anything is written, that the TorchScript file `spec` loads and maps a
+/// `[2,C,H,W]` float32 batch of the data's shape to `[2,classes]` logits. The probe runs in
+/// evaluation mode without gradients, on the CPU, so nothing in the module changes.
+pub fn check_contract(spec: &str, shape: Shape, classes: usize) -> Result<()> {
+    if spec == SEED_MODEL {
+        return Ok(());
+    }
+    let path = Path::new(spec);
+    check_file(path)?;
+    let mut module =
+        CModule::load_on_device(path, Device::Cpu).map_err(|e| not_torchscript(path, e))?;
+    module.set_eval();
+    let input = [
+        2,
+        shape.channels as i64,
+        shape.height as i64,
+        shape.width as i64,
+    ];
+    let _guard = tch::no_grad_guard();
+    let out = module
+        .forward_ts(&[Tensor::zeros(input, (Kind::Float, Device::Cpu))])
+        .map_err(|e| Error::Model {
+            path: path.into(),
+            detail: format!(
+                "forward fails on the data's input {input:?} (float32, as flowload normalizes it): {}",
+                torch_reason(&e)
+            ),
+        })?;
+    let want = [2, classes as i64];
+    if out.size() != want || out.kind() != Kind::Float {
+        return Err(Error::Model {
+            path: path.into(),
+            detail: format!(
+                "given {input:?} it returns {:?} {:?}; expected float logits {want:?} ({classes} classes)",
+                out.kind(),
+                out.size()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn check_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(Error::Model {
+            path: path.into(),
+            detail: "is not a file (a model is `seed` or a TorchScript .pt file)".into(),
+        }),
+        Err(e) => Err(Error::Model {
+            path: path.into(),
+            detail: format!("{e} (a model is `seed` or a TorchScript .pt file)"),
+        }),
+    }
+}
+
+fn not_torchscript(path: &Path, e: tch::TchError) -> Error {
+    Error::Model {
+        path: path.into(),
+        detail: format!(
+            "not a TorchScript module (save one with torch.jit.script(model).save(path)): {}",
+            torch_reason(&e)
+        ),
+    }
+}
+
+/// libtorch's messages run over many lines (a C++ backtrace, a TorchScript traceback): the
+/// reason is the last line that starts with an error's name (`RuntimeError: …`), or else the
+/// first line that is not part of a backtrace.
+fn torch_reason(e: &tch::TchError) -> String {
+    let text = e.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("frame #") && !l.starts_with("Exception raised from")
+        })
+        .collect();
+    let named = |l: &&&str| {
+        l.split_once(": ")
+            .is_some_and(|(head, _)| head.ends_with("Error") && !head.contains([' ', ':']))
+    };
+    lines
+        .iter()
+        .rev()
+        .find(named)
+        .or(lines.first())
+        .map_or_else(|| text.clone(), |l| l.to_string())
+}
 
 /// conv 1→6 k5, ReLU, maxpool 2; conv 6→12 k5, ReLU, maxpool 2; fc →120, fc 120→60, out 60→classes.
 /// Input channels and the flattened size follow the data's shape (192 for 1×28×28).

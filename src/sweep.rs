@@ -18,14 +18,14 @@ use crate::ops::plan::EpochOrder;
 use crate::ops::stats::Stats;
 use crate::ops::wire::WireFormat;
 use crate::results::{
-    EpochMetrics, Existing, MetricsWriter, ResultsDir, median, read_run, run_path, write_skipped,
-    write_summary,
+    AtomicFile, EpochMetrics, Existing, MetricsWriter, Provenance, ResultsDir, median, model_path,
+    read_run, run_path, write_skipped, write_summary,
 };
 use crate::sink::train::{Trainer, device_name, parse_device};
 use crate::sink::{RunClock, null};
 use crate::source::encoded::image::MAX_DECODE_BYTES;
 use crate::source::{Dataset, Records, SourceSpec};
-use crate::stats_store::fingerprint::{data_key, part_ids};
+use crate::stats_store::fingerprint::{data_key, file_key, part_ids};
 use crate::stats_store::{CacheSetting, StatsStore};
 
 /// Images per evaluation batch; evaluation needs no gradients, so bigger is just faster.
@@ -49,9 +49,15 @@ pub struct RunReport {
 impl RunReport {
     pub fn summary_line(&self, total_runs: usize) -> String {
         let p = &self.params;
-        let mut s = format!(
-            "run {}/{}  lr={} batch_size={} workers={} device={} normalize={}",
-            p.run, total_runs, p.lr, p.batch_size, p.workers, p.device, p.normalize
+        let mut s = format!("run {}/{} ", p.run, total_runs);
+        // The model and optimizer only when not the seed's, so the seed's sweeps read as before.
+        if p.model != crate::config::SEED_MODEL || p.optimizer != Default::default() {
+            let _ = write!(s, " model={} optimizer={}", p.model, p.optimizer.name());
+        }
+        let _ = write!(
+            s,
+            " lr={} batch_size={} workers={} device={} normalize={}",
+            p.lr, p.batch_size, p.workers, p.device, p.normalize
         );
         if self.resumed {
             s.push_str("  already complete, skipped (--resume)");
@@ -173,6 +179,31 @@ fn prepare(pipeline: &SweepConfig, processes: usize, cache: &CacheSetting) -> Re
         store,
         data_key,
     })
+}
+
+/// Each TorchScript model of the grid fits the data (see [`crate::model::check_contract`]), and
+/// its content key, which each run file records. Checked before the results directory is
+/// touched, so that a bad model leaves nothing behind. Only the training sink loads models.
+fn check_models(
+    pipeline: &SweepConfig,
+    data: &Dataset,
+) -> Result<std::collections::HashMap<String, u128>> {
+    let mut keys = std::collections::HashMap::new();
+    if pipeline.sink != SinkKind::Train {
+        return Ok(keys);
+    }
+    for spec in &pipeline.grid.model {
+        if spec == crate::config::SEED_MODEL || keys.contains_key(spec) {
+            continue;
+        }
+        crate::model::check_contract(spec, data.train.shape(), data.train.classes())?;
+        let key = file_key(Path::new(spec)).map_err(|e| Error::Model {
+            path: spec.into(),
+            detail: e.to_string(),
+        })?;
+        keys.insert(spec.clone(), key);
+    }
+    Ok(keys)
 }
 
 /// The test split must fit the network the training split builds: the same image shape, and
@@ -312,6 +343,7 @@ pub fn run_sweep(
         .collect::<Result<Vec<_>>>()?;
     let processes = options.cluster.as_ref().map_or(1, |c| c.spec().processes);
     let prepared = prepare(pipeline, processes, &options.stats_cache)?;
+    let model_keys = check_models(pipeline, &prepared.data)?;
     // Own the directory before the other processes are let in: a refusal ends the sweep here.
     let owned = ResultsDir::claim(&pipeline.out_dir(), options.existing, prepared.runs.len())?;
     let out = owned.path();
@@ -346,7 +378,13 @@ pub fn run_sweep(
     for params in &runs {
         let path = run_path(out, params.run);
         let report = match (options.existing == Existing::Resume)
-            .then(|| completed(&path, params, pipeline, data_key))
+            .then(|| {
+                let made_from = Provenance {
+                    data: data_key,
+                    model: model_keys.get(&params.model).copied(),
+                };
+                completed(&path, params, pipeline, made_from)
+            })
             .flatten()
         {
             Some(epochs) => RunReport {
@@ -358,13 +396,18 @@ pub fn run_sweep(
                 skipped: Vec::new(),
             },
             None => {
-                let mut writer = MetricsWriter::try_new(&path, params, &config_json, data_key)?;
+                let made_from = Provenance {
+                    data: data_key,
+                    model: model_keys.get(&params.model).copied(),
+                };
+                let mut writer = MetricsWriter::try_new(&path, params, &config_json, made_from)?;
                 let report = run_one(
                     pipeline,
                     &data,
                     params,
                     given_stats.as_ref(),
                     store.as_ref(),
+                    &model_path(out, params.run),
                     cluster.as_mut().map(|c| (c, options.wire)),
                     |row| writer.write(std::slice::from_ref(row)),
                 )?;
@@ -397,12 +440,13 @@ fn completed(
     path: &Path,
     params: &RunParams,
     pipeline: &SweepConfig,
-    data_key: u128,
+    made_from: Provenance,
 ) -> Option<Vec<EpochMetrics>> {
     let file = read_run(path).ok()?;
     let made_with: SweepConfig = serde_json::from_str(file.config_json.as_deref()?).ok()?;
     (file.params == *params
-        && file.data_key == Some(data_key)
+        && file.data_key == Some(made_from.data)
+        && file.model_key == made_from.model
         && made_with.same_runs_as(pipeline)
         && file.rows.len() == pipeline.epochs as usize)
         .then_some(file.rows)
@@ -498,6 +542,7 @@ pub fn run_one(
     params: &RunParams,
     given_stats: Option<&Stats>,
     store: Option<&StatsStore>,
+    model_out: &Path,
     mut cluster: Option<(&mut TrainerCluster, WireFormat)>,
     on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
 ) -> Result<RunReport> {
@@ -568,11 +613,11 @@ pub fn run_one(
             };
             let device = parse_device(&params.device)?;
             let mut trainer = Trainer::new(
+                params,
                 train.shape(),
                 train.classes(),
-                params.lr,
                 device,
-                pipeline.seed,
+                (pipeline.momentum, pipeline.weight_decay),
             )?;
             let rows = trainer.fit(
                 loader,
@@ -582,6 +627,10 @@ pub fn run_one(
                 &mut skipped,
                 on_epoch,
             )?;
+            // Written whole or not at all, before the run's file: a complete run has its model.
+            let (file, model) = AtomicFile::create(model_out)?;
+            trainer.save(model.tmp_path())?;
+            model.commit(file)?;
             skipped.extend(test.iter().flat_map(|b| b.skipped.iter().cloned()));
             rows
         }

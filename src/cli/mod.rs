@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use flowload::cluster::{ClusterSpec, read_hostfile};
-use flowload::config::{SinkKind, SweepConfig};
+use flowload::config::{OptimizerKind, SinkKind, SweepConfig};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::wire::WireFormat;
 use flowload::source::{Dataset, SourceSpec};
@@ -207,7 +207,20 @@ pub(crate) struct RunArgs {
     /// Batch sizes, comma-separated; each value is a run.
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = parse_batch_size)]
     pub batch_size: Option<Vec<usize>>,
-    /// Adam learning rates, comma-separated; each value is a run.
+    /// Models, comma-separated: `seed` (the seed's network) or TorchScript files taking
+    /// [B,C,H,W] float32 and returning [B,classes] logits; each value is a run.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub model: Option<Vec<String>>,
+    /// Optimizers, comma-separated: adam, adamw, sgd; each value is a run.
+    #[arg(long, value_delimiter = ',', value_enum, value_name = "LIST")]
+    pub optimizer: Option<Vec<OptimizerKind>>,
+    /// SGD's momentum (default 0).
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Weight decay of the optimizer (default 0; AdamW's is decoupled).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Learning rates, comma-separated; each value is a run.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub lr: Option<Vec<f64>>,
     /// Devices, comma-separated: auto (CUDA when present), cpu, cuda, cuda:N; each value is a run.
@@ -358,6 +371,10 @@ impl RunArgs {
         set!(p.grid.batch_size, self.batch_size);
         set!(p.grid.normalize, self.normalize);
         set!(p.grid.lr, self.lr);
+        set!(p.grid.model, self.model);
+        set!(p.grid.optimizer, self.optimizer);
+        set!(p.momentum, self.momentum);
+        set!(p.weight_decay, self.weight_decay);
         set!(p.grid.device, self.device);
         set!(p.epochs, self.epochs);
         set!(p.seed, self.seed);

@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunParams;
+use crate::config::{OptimizerKind, RunParams};
 use crate::error::Result;
 
 /// One epoch of one run: what the RunManager tracked, plus where the time went.
@@ -153,6 +153,8 @@ fn n(v: impl Into<f64>) -> Value {
 #[rustfmt::skip]
 static COLUMNS: &[Column] = &[
     Column { name: "run", kind: Kind::U32, get: |r| n(r.0.run), set: |r, v| r.0.run = v.count() as u32 },
+    Column { name: "model", kind: Kind::Str, get: |r| Value::Str(r.0.model.clone()), set: |r, v| if let Value::Str(s) = v { r.0.model = s } },
+    Column { name: "optimizer", kind: Kind::Str, get: |r| Value::Str(r.0.optimizer.name().into()), set: |r, v| if let Value::Str(s) = v && let Ok(o) = <OptimizerKind as clap::ValueEnum>::from_str(&s, false) { r.0.optimizer = o } },
     Column { name: "lr", kind: Kind::F64, get: |r| n(r.0.lr), set: |r, v| r.0.lr = v.num() },
     Column { name: "batch_size", kind: Kind::U32, get: |r| n(r.0.batch_size as f64), set: |r, v| r.0.batch_size = v.count() as usize },
     Column { name: "workers", kind: Kind::U32, get: |r| n(r.0.workers as f64), set: |r, v| r.0.workers = v.count() as usize },
@@ -297,6 +299,8 @@ mod tests {
     fn rows_round_trip_through_a_record_batch() {
         let params = RunParams {
             run: 3,
+            model: "models/small_resnet.pt".into(),
+            optimizer: OptimizerKind::Sgd,
             lr: 0.01,
             batch_size: 100,
             workers: 2,

@@ -143,8 +143,8 @@ struct Found {
     run: Option<usize>,
 }
 
-/// The results in `dir`: run files, `summary.json`, `skipped.parquet`, `report/`, and anything
-/// foreign. The lock file, an empty `runs/`, and hidden temporary files (left by `kill -9`) do
+/// The results in `dir`: run files, trained models, `summary.json`, `skipped.parquet`,
+/// `report/`, and anything foreign. The lock file, an empty `runs/` or `models/`, and hidden temporary files (left by `kill -9`) do
 /// not count as results; the temporary files are listed as ours, so that they go too.
 fn results_in(dir: &Path) -> Result<Vec<Found>> {
     let mut found = Vec::new();
@@ -157,15 +157,16 @@ fn results_in(dir: &Path) -> Result<Vec<Found>> {
                 kind: Kind::Ours,
                 run: None,
             }),
-            "runs" if entry.1 => {
-                for (file, _) in read_dir(&dir.join("runs"))? {
+            folder @ ("runs" | "models") if entry.1 => {
+                let ext = if folder == "runs" { ".parquet" } else { ".pt" };
+                for (file, _) in read_dir(&dir.join(folder))? {
                     let run = file
                         .strip_prefix("run-")
-                        .and_then(|r| r.strip_suffix(".parquet"))
+                        .and_then(|r| r.strip_suffix(ext))
                         .and_then(|r| r.parse::<usize>().ok());
                     let temporary = file.starts_with('.') && file.ends_with(".tmp");
                     found.push(Found {
-                        name: format!("runs/{file}"),
+                        name: format!("{folder}/{file}"),
                         kind: if run.is_some() || temporary {
                             Kind::Ours
                         } else {

@@ -4,6 +4,7 @@
 //! ```text
 //! <out>/summary.json             the sweep: effective config, every run's report
 //! <out>/runs/run-NNNN.parquet    one row per epoch of run NNNN
+//! <out>/models/run-NNNN.pt       run NNNN's trained model (the training sink)
 //! <out>/skipped.parquet          records left out under --on-bad-record skip
 //! <out>/.flowload.lock           held by the sweep writing <out>, with its pid
 //! ```
@@ -21,7 +22,9 @@ use serde::Serialize;
 pub use atomic::AtomicFile;
 pub use columns::{EpochMetrics, schema};
 pub use dir::{Existing, ResultsDir};
-pub use run_file::{CONFIG_KEY, MetricsWriter, RUN_KEY, RunFile, read_run, run_path};
+pub use run_file::{
+    CONFIG_KEY, MetricsWriter, Provenance, RUN_KEY, RunFile, model_path, read_run, run_path,
+};
 pub use skipped::write_skipped;
 
 /// Writes `<dir>/summary.json` atomically: a reader never sees half a file.

@@ -19,16 +19,30 @@ use super::columns::{EpochMetrics, from_record_batch, schema, to_record_batch};
 use crate::config::RunParams;
 use crate::error::{Error, Result};
 
-/// Key-value metadata keys: the sweep's effective config, this run's point of the grid, and the
-/// data's content key (32 hex digits, see `stats_store::fingerprint::data_key`).
+/// Key-value metadata keys: the sweep's effective config, this run's point of the grid, the
+/// data's content key and the model file's (32 hex digits, see `stats_store::fingerprint`).
 pub const CONFIG_KEY: &str = "flowload.config";
 pub const RUN_KEY: &str = "flowload.run";
 pub const DATA_KEY: &str = "flowload.data";
+pub const MODEL_KEY: &str = "flowload.model";
+
+/// What a run was made from besides its config: the data's content key, and the model file's
+/// (`None` for the seed's network).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    pub data: u128,
+    pub model: Option<u128>,
+}
 
 /// The file of run `run` under `dir`: `dir/runs/run-0001.parquet`, so that
 /// `read_parquet('results/*/runs/*.parquet')` reads every sweep at once.
 pub fn run_path(dir: &Path, run: u32) -> PathBuf {
     dir.join("runs").join(format!("run-{run:04}.parquet"))
+}
+
+/// Where run `run`'s trained model goes: `dir/models/run-0001.pt`.
+pub fn model_path(dir: &Path, run: u32) -> PathBuf {
+    dir.join("models").join(format!("run-{run:04}.pt"))
 }
 
 /// Writes one run's rows to a temporary file, renamed into place by [`MetricsWriter::close`].
@@ -43,16 +57,20 @@ impl MetricsWriter {
         path: &Path,
         params: &RunParams,
         config_json: &str,
-        data_key: u128,
+        made_from: Provenance,
     ) -> Result<Self> {
         let (out, file) = AtomicFile::create(path)?;
         let run_json = serde_json::to_string(params).expect("params serialize");
+        let mut meta = vec![
+            KeyValue::new(CONFIG_KEY.into(), config_json.to_string()),
+            KeyValue::new(RUN_KEY.into(), run_json),
+            KeyValue::new(DATA_KEY.into(), format!("{:032x}", made_from.data)),
+        ];
+        if let Some(model) = made_from.model {
+            meta.push(KeyValue::new(MODEL_KEY.into(), format!("{model:032x}")));
+        }
         let props = WriterProperties::builder()
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new(CONFIG_KEY.into(), config_json.to_string()),
-                KeyValue::new(RUN_KEY.into(), run_json),
-                KeyValue::new(DATA_KEY.into(), format!("{data_key:032x}")),
-            ]))
+            .set_key_value_metadata(Some(meta))
             .build();
         let writer = ArrowWriter::try_new(out, schema(), Some(props))
             .map_err(|e| Error::parquet(file.tmp_path(), e))?;
@@ -88,6 +106,8 @@ pub struct RunFile {
     pub config_json: Option<String>,
     /// The data's content key (`flowload.data`), when the file has it.
     pub data_key: Option<u128>,
+    /// The model file's content key (`flowload.model`); `None` for the seed's network.
+    pub model_key: Option<u128>,
     pub rows: Vec<EpochMetrics>,
 }
 
@@ -142,6 +162,7 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
         params,
         config_json: meta(CONFIG_KEY),
         data_key: meta(DATA_KEY).and_then(|k| u128::from_str_radix(&k, 16).ok()),
+        model_key: meta(MODEL_KEY).and_then(|k| u128::from_str_radix(&k, 16).ok()),
         rows,
     })
 }

@@ -3,6 +3,7 @@
 //! Parquet. `shards` writes the records themselves as Parquet (`flowload convert`).
 
 pub mod null;
+pub mod optim;
 pub mod shards;
 pub mod train;
 

@@ -1,16 +1,21 @@
-//! Training sink: the seed's network learns from the streamed Arrow batches (tch, GPU when present).
+//! Training sink: the run's model (the seed's network, or a TorchScript module) learns from the
+//! streamed Arrow batches (tch, GPU when present).
 
 use std::io::IsTerminal;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tch::nn::{self, Module, OptimizerConfig};
+use std::path::Path;
+
+use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+use super::optim::Adam;
 use super::{EpochFeed, Trained};
+use crate::config::{OptimizerKind, RunParams};
 use crate::error::{BadRecord, Error, Result};
 use crate::loader::Loader;
-use crate::model::Network;
+use crate::model::Model;
 use crate::ops::batch::Batch;
 use crate::results::EpochMetrics;
 
@@ -97,80 +102,116 @@ fn labels_tensor(batch: &Batch, device: Device) -> Tensor {
     }
 }
 
-/// The network, its optimizer and the device.
-pub struct Trainer {
-    net: Network,
-    opt: nn::Optimizer,
-    device: Device,
-    _vs: nn::VarStore,
+/// libtorch's optimizer, or one written op for op as PyTorch's Python runs it.
+enum Optimizer {
+    Libtorch(nn::Optimizer),
+    Python(Adam),
 }
 
-/// Loss summed over samples and correct predictions of some batches.
-#[derive(Default, Clone, Copy)]
+/// The network, its optimizer and the device.
+pub struct Trainer {
+    net: Model,
+    opt: Optimizer,
+    device: Device,
+    vs: nn::VarStore,
+}
+
+/// Loss summed over samples and correct predictions of some batches, kept on the device: adding
+/// a batch does not wait for its step to finish (reading a value would, on a GPU). An epoch's
+/// figures are read once, at its end.
 struct Tally {
-    loss_sum: f64,
-    correct: i64,
+    loss_sum: Tensor,
+    correct: Tensor,
     images: u64,
 }
 
 impl Tally {
+    fn new(device: Device) -> Self {
+        Tally {
+            loss_sum: Tensor::zeros([], (Kind::Double, device)),
+            correct: Tensor::zeros([], (Kind::Int64, device)),
+            images: 0,
+        }
+    }
     fn add(&mut self, logits: &Tensor, loss: &Tensor, ys: &Tensor, rows: usize) {
-        self.loss_sum += loss.double_value(&[]) * rows as f64;
-        self.correct += logits
-            .argmax(-1, false)
-            .eq_tensor(ys)
-            .sum(Kind::Int64)
-            .int64_value(&[]);
+        let _guard = tch::no_grad_guard();
+        self.loss_sum += loss.detach().to_kind(Kind::Double) * rows as f64;
+        self.correct += logits.argmax(-1, false).eq_tensor(ys).sum(Kind::Int64);
         self.images += rows as u64;
     }
-    fn loss(&self) -> f64 {
-        self.loss_sum / self.images as f64
-    }
-    fn accuracy(&self) -> f64 {
-        self.correct as f64 / self.images as f64
+    /// Mean loss and accuracy; reads the device.
+    fn read(&self) -> (f64, f64) {
+        let n = self.images.max(1) as f64;
+        (
+            self.loss_sum.double_value(&[]) / n,
+            self.correct.int64_value(&[]) as f64 / n,
+        )
     }
 }
 
 impl Trainer {
-    /// Builds the seed's network on `device` with Adam at `lr`. `seed` fixes the initial weights.
+    /// Builds the run's model on `device` with its optimizer. `seed` fixes the seed's network's
+    /// initial weights; a TorchScript module brings its own.
     pub fn new(
+        params: &RunParams,
         batch_shape: crate::source::Shape,
         classes: usize,
-        lr: f64,
         device: Device,
-        seed: u64,
+        (momentum, weight_decay): (f64, f64),
     ) -> Result<Self> {
-        tch::manual_seed(seed as i64);
+        tch::manual_seed(params.seed as i64);
         let vs = nn::VarStore::new(device);
-        let net = Network::new(&vs.root(), batch_shape, classes)?;
-        let opt = nn::Adam::default().build(&vs, lr)?;
+        let net = Model::new(&params.model, &vs.root(), batch_shape, classes)?;
+        let lr = params.lr;
+        let opt = match params.optimizer {
+            OptimizerKind::Adam => Optimizer::Python(Adam::new(&vs, lr, weight_decay, false)),
+            OptimizerKind::Adamw => Optimizer::Python(Adam::new(&vs, lr, weight_decay, true)),
+            OptimizerKind::Sgd => Optimizer::Libtorch(
+                nn::Sgd {
+                    momentum,
+                    wd: weight_decay,
+                    ..Default::default()
+                }
+                .build(&vs, lr)?,
+            ),
+        };
         Ok(Trainer {
             net,
             opt,
             device,
-            _vs: vs,
+            vs,
         })
     }
 
-    fn step(&mut self, batch: &Batch, tally: &mut Tally) {
+    fn step(&mut self, batch: &Batch, tally: &mut Tally) -> Result<()> {
         let xs = images_tensor(batch, self.device);
         let ys = labels_tensor(batch, self.device);
-        let logits = self.net.forward(&xs);
+        let logits = self.net.forward(&xs)?;
         let loss = logits.cross_entropy_for_logits(&ys);
-        self.opt.backward_step(&loss);
+        match &mut self.opt {
+            Optimizer::Python(o) => o.backward_step(&loss),
+            Optimizer::Libtorch(o) => o.backward_step(&loss),
+        }
         tally.add(&logits, &loss, &ys, batch.rows());
+        Ok(())
     }
 
-    fn evaluate(&self, test: &[Batch]) -> (f64, f64) {
+    fn evaluate(&mut self, test: &[Batch]) -> Result<(f64, f64)> {
+        self.net.set_train(false);
         let _guard = tch::no_grad_guard();
-        let mut tally = Tally::default();
+        let mut tally = Tally::new(self.device);
         for batch in test.iter().filter(|b| b.rows() > 0) {
             let ys = labels_tensor(batch, self.device);
-            let logits = self.net.forward(&images_tensor(batch, self.device));
+            let logits = self.net.forward(&images_tensor(batch, self.device))?;
             let loss = logits.cross_entropy_for_logits(&ys);
             tally.add(&logits, &loss, &ys, batch.rows());
         }
-        (tally.loss(), tally.accuracy())
+        Ok(tally.read())
+    }
+
+    /// Saves the trained model (see [`Model::save`]).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.net.save(&self.vs, path)
     }
 
     /// The training loop: every epoch takes `loader.batches_per_epoch()` batches, one optimizer
@@ -189,7 +230,8 @@ impl Trainer {
         let mut rows = Vec::with_capacity(epochs as usize);
         for epoch in 0..epochs {
             let bar = progress_bar(per_epoch, epoch, epochs);
-            let (mut compute, mut tally) = (0.0, Tally::default());
+            let (mut compute, mut tally) = (0.0, Tally::new(self.device));
+            self.net.set_train(true);
             let mut feed = EpochFeed::new(&mut loader, epoch, skipped);
             for _ in 0..per_epoch {
                 let batch = feed.next_batch()?;
@@ -197,22 +239,25 @@ impl Trainer {
                 if batch.rows() == 0 {
                     continue; // every record of this batch was skipped
                 }
-                self.step(&batch, &mut tally);
+                self.step(&batch, &mut tally)?;
                 compute += t2.elapsed().as_secs_f64();
                 bar.inc(1);
-                bar.set_message(format!(
-                    "{:.0} img/s  loss {:.4}",
-                    tally.images as f64 / feed.elapsed(),
-                    tally.loss()
-                ));
+                bar.set_message(format!("{:.0} img/s", tally.images as f64 / feed.elapsed()));
             }
+            // The epoch's training time ends when its last step has: on a GPU, reading the
+            // tally waits for it.
+            let (loss, accuracy) = tally.read();
             let epoch_seconds = feed.elapsed();
             bar.finish_and_clear();
             let evaluated = Instant::now();
-            let test = (!test.is_empty()).then(|| self.evaluate(test));
+            let test = if test.is_empty() {
+                None
+            } else {
+                Some(self.evaluate(test)?)
+            };
             let trained = Trained {
-                loss: tally.loss(),
-                accuracy: tally.accuracy(),
+                loss,
+                accuracy,
                 test,
                 eval_seconds: evaluated.elapsed().as_secs_f64(),
             };

@@ -132,3 +132,10 @@ fn hash_file(path: &Path, h: &mut XxHash3_128, buf: &mut [u8]) -> std::io::Resul
         len += n as u64;
     }
 }
+
+/// The content key of one file (a TorchScript model): its bytes.
+pub fn file_key(path: &Path) -> std::io::Result<u128> {
+    let mut h = XxHash3_128::new();
+    hash_file(path, &mut h, &mut vec![0u8; 1 << 20])?;
+    Ok(h.finish_128())
+}

@@ -6,6 +6,7 @@ mod cluster;
 mod common;
 mod encoded_inputs;
 mod fuzz_regressions;
+mod models;
 mod parquet_roundtrip;
 mod pipelines;
 mod report;
