@@ -59,8 +59,14 @@ def pytorch(root, workers, normalize, mean, std):
     dl = DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=workers)
     net = Network()
     opt = torch.optim.Adam(net.parameters(), lr=LR)
+    return timed_epochs(dl, net, opt, EPOCHS)
+
+
+def timed_epochs(dl, net, opt, n):
+    """Trains `n` epochs as the RunManager does (loss and correct counts per batch); the median
+    epoch's (seconds, data wait)."""
     epochs = []
-    for _ in range(EPOCHS):
+    for _ in range(n):
         start = time.perf_counter(); wait = 0.0; correct = 0; loss_sum = 0.0
         it = iter(dl)
         while True:
@@ -75,26 +81,6 @@ def pytorch(root, workers, normalize, mean, std):
             opt.zero_grad(); loss.backward(); opt.step()
             loss_sum += loss.item() * images.shape[0]
             correct += preds.argmax(1).eq(labels).sum().item()
-        epochs.append((time.perf_counter() - start, wait))
-    return statistics.median(e[0] for e in epochs), statistics.median(e[1] for e in epochs)
-
-
-def timed_epochs(dl, net, opt, n):
-    """Trains `n` epochs; the median epoch's (seconds, data wait)."""
-    epochs = []
-    for _ in range(n):
-        start = time.perf_counter(); wait = 0.0
-        it = iter(dl)
-        while True:
-            t = time.perf_counter()
-            try:
-                images, labels = next(it)
-            except StopIteration:
-                break
-            wait += time.perf_counter() - t
-            loss = F.cross_entropy(net(images), labels)
-            opt.zero_grad(); loss.backward(); opt.step()
-            loss.item()
         epochs.append((time.perf_counter() - start, wait))
     return statistics.median(e[0] for e in epochs), statistics.median(e[1] for e in epochs)
 

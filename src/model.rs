@@ -16,7 +16,7 @@ pub enum Model {
     Seed(Box<Network>),
     /// A TorchScript module: parameters registered in the VarStore at load, on its device;
     /// buffers (BatchNorm's running statistics) stay in the module and are saved with it.
-    Script(TrainableCModule),
+    Script(TrainableCModule, std::path::PathBuf),
 }
 
 impl Model {
@@ -29,20 +29,29 @@ impl Model {
         check_file(path)?;
         let module =
             TrainableCModule::load(path, vs.clone()).map_err(|e| not_torchscript(path, e))?;
-        Ok(Model::Script(module))
+        Ok(Model::Script(module, path.into()))
     }
 
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match self {
             Model::Seed(n) => Ok(n.forward(xs)),
-            Model::Script(m) => Ok(m.forward_ts(&[xs])?),
+            // A model that passed the probe can still fail on a batch (BatchNorm on a batch of
+            // one while training): name the model and the input, in one line.
+            Model::Script(m, path) => m.forward_ts(&[xs]).map_err(|e| Error::Model {
+                path: path.clone(),
+                detail: format!(
+                    "forward fails on a batch of {:?}: {}",
+                    xs.size(),
+                    torch_reason(&e)
+                ),
+            }),
         }
     }
 
     /// Training mode (BatchNorm updates its statistics, Dropout drops) or evaluation mode.
     /// The seed's network has neither.
     pub fn set_train(&mut self, train: bool) {
-        if let Model::Script(m) = self {
+        if let Model::Script(m, _) = self {
             if train { m.set_train() } else { m.set_eval() }
         }
     }
@@ -53,7 +62,7 @@ impl Model {
     pub fn save(&self, vs: &nn::VarStore, path: &Path) -> Result<()> {
         match self {
             Model::Seed(_) => vs.save(path)?,
-            Model::Script(m) => m.save(path)?,
+            Model::Script(m, _) => m.save(path)?,
         }
         Ok(())
     }
