@@ -181,6 +181,18 @@ where
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
         let test = points(true);
+        // A line needs two epochs: a one-epoch run is a point (filled: train, hollow: test).
+        if run.rows.len() == 1 {
+            chart.draw_series(
+                points(false)
+                    .into_iter()
+                    .map(|p| Circle::new(p, 5, color.filled())),
+            )?;
+            chart.draw_series(
+                test.iter()
+                    .map(|&p| Circle::new(p, 5, color.stroke_width(2))),
+            )?;
+        }
         if !test.is_empty() {
             chart
                 .draw_series(DashedLineSeries::new(test, 8, 5, color.stroke_width(2)))?

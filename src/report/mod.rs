@@ -39,6 +39,8 @@ impl LoadedRun {
         let p = &self.params;
         match axis {
             Axis::Sweep => self.sweep.clone(),
+            Axis::Model => p.model.clone(),
+            Axis::Optimizer => p.optimizer.name().into(),
             Axis::Lr if p.lr.is_nan() => "?".into(), // an older file without the column
             Axis::Lr => p.lr.to_string(),
             Axis::BatchSize => p.batch_size.to_string(),
@@ -55,6 +57,8 @@ impl LoadedRun {
 #[serde(rename_all = "snake_case")]
 pub enum Axis {
     Sweep,
+    Model,
+    Optimizer,
     Lr,
     BatchSize,
     Workers,
@@ -64,8 +68,10 @@ pub enum Axis {
 }
 
 impl Axis {
-    pub const ALL: [Axis; 7] = [
+    pub const ALL: [Axis; 9] = [
         Axis::Sweep,
+        Axis::Model,
+        Axis::Optimizer,
         Axis::Lr,
         Axis::BatchSize,
         Axis::Workers,
@@ -76,6 +82,8 @@ impl Axis {
     pub fn name(self) -> &'static str {
         match self {
             Axis::Sweep => "sweep",
+            Axis::Model => "model",
+            Axis::Optimizer => "optimizer",
             Axis::Lr => "lr",
             Axis::BatchSize => "batch_size",
             Axis::Workers => "workers",

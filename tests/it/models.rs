@@ -342,6 +342,12 @@ fn models_and_optimizers_are_grid_axes_recorded_with_the_model_file_for_resume()
     for r in 1..=4 {
         assert!(model_path(&out, r).is_file(), "run {r} saved its model");
     }
+    // The report tells the axes apart: its verdicts compare models and optimizers.
+    let o = common::flowload(&["report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let report = common::stdout(&o);
+    assert!(report.contains("optimizer=sgd vs adam"), "{report}");
+    assert!(report.contains("model="), "{report}");
     let text = run(&["--resume"]);
     assert_eq!(text.matches("already complete").count(), 4, "{text}");
     // Another model file at the same path: runs 3 and 4 are run again, 1 and 2 are not.
