@@ -263,6 +263,8 @@ impl PassPlan {
         }
         let stats = self.read_totals(&accumulate(totals))?;
         let decoded = accumulate(decoded);
+        let decoded_ids: std::collections::BTreeSet<&PartId> =
+            decoded.iter().map(|((id, _), _)| id).collect();
         let mut current: BTreeMap<PartId, PartSums> = accumulate(known)
             .into_iter()
             .chain(decoded.iter().cloned())
@@ -276,11 +278,15 @@ impl PassPlan {
                     id.name
                 ))
             })?;
-            if let Some(s) = store {
-                let had = i % self.owner.processes == self.owner.process && self.known[i].is_some();
-                if !had && s.part(id, &self.settings).is_none() {
-                    s.put_part(id, &self.settings, &sums);
-                }
+            // Decoded parts were kept as they completed (`pass_dataflow`); what is left are the
+            // parts another process of a cluster had cached, which this one may lack.
+            let had = i % self.owner.processes == self.owner.process && self.known[i].is_some();
+            if let Some(s) = store
+                && !had
+                && !decoded_ids.contains(id)
+                && s.part(id, &self.settings).is_none()
+            {
+                s.put_part(id, &self.settings, &sums);
             }
             list.push((id.clone(), sums));
         }

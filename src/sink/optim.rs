@@ -17,6 +17,8 @@ pub struct Adam {
     step: f32,
     lr: f64,
     weight_decay: f64,
+    /// `weight_decay` as an f32 tensor on the parameters' device, for the L2 term.
+    alpha: Option<Tensor>,
     decoupled: bool,
 }
 
@@ -28,7 +30,11 @@ impl Adam {
     pub fn new(vs: &nn::VarStore, lr: f64, weight_decay: f64, decoupled: bool) -> Adam {
         let params = vs.trainable_variables();
         let zeros = |p: &Tensor| p.zeros_like();
+        let alpha = params
+            .first()
+            .map(|p| Tensor::from(weight_decay as f32).to_device(p.device()));
         Adam {
+            alpha,
             exp_avg: params.iter().map(zeros).collect(),
             exp_avg_sq: params.iter().map(zeros).collect(),
             params,
@@ -72,8 +78,8 @@ impl Adam {
                 } else {
                     // grad.add(param, alpha=weight_decay): `a + alpha * b` in one rounding,
                     // as addcmul's `self + 1 * t1 * t2` is.
-                    let alpha = Tensor::from(self.weight_decay as f32).to_device(p.device());
-                    grad = grad.addcmul(p, &alpha);
+                    let alpha = self.alpha.as_ref().expect("a parameter exists");
+                    grad = grad.addcmul(p, alpha);
                 }
             }
             let _ = m.lerp_(&grad, 1.0 - BETA1);
