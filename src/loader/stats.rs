@@ -196,7 +196,7 @@ impl PassPlan {
                 .collect(),
         };
         let settings = settings(&records, policy);
-        let set = set_key(&records, &parts, &settings);
+        let set = set_key(&parts, &settings);
         let previous = match store {
             Some(s) if owner.process == 0 => s.set(set, &settings),
             _ => Vec::new(),
@@ -373,7 +373,7 @@ fn settings(records: &Records, policy: OnBadRecord) -> String {
 /// A data set's key in the cache: the directories its parts are in (the names of in-memory
 /// parts), and the settings. A shard added to a directory keeps the key; that is how the next
 /// pass finds the version to update.
-fn set_key(records: &Records, parts: &[(crate::source::Part, PartId)], settings: &str) -> u128 {
+fn set_key(parts: &[(crate::source::Part, PartId)], settings: &str) -> u128 {
     let mut places: Vec<String> = parts
         .iter()
         .map(|(part, id)| match part.files.is_empty() {
@@ -391,7 +391,6 @@ fn set_key(records: &Records, parts: &[(crate::source::Part, PartId)], settings:
     places.dedup();
     let mut h = XxHash3_128::new();
     h.write(settings.as_bytes());
-    h.write(records.reading().as_bytes());
     for p in places {
         h.write(format!("\n{p}").as_bytes());
     }

@@ -140,13 +140,6 @@ impl PartSums {
         self.max_label = self.max_label.max(other.max_label);
         self.skipped += other.skipped;
     }
-
-    /// Images summed: every channel counts each pixel of each image once.
-    pub fn images(&self, shape: Shape) -> u64 {
-        self.channels
-            .first()
-            .map_or(0, |c| c.count as u64 / shape.plane().max(1) as u64)
-    }
 }
 
 /// Extension trait: `batches.part_sums(parts)` gives one `(part, sums)` record per part, the

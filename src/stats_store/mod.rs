@@ -129,11 +129,6 @@ impl StatsStore {
         }
     }
 
-    /// The directory this store reads and writes (the `v1` layout inside the cache directory).
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn path(&self, kind: &str, key: u128, ext: &str) -> PathBuf {
         self.root.join(kind).join(format!("{key:032x}{ext}"))
     }
