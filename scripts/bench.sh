@@ -7,6 +7,7 @@
 #   scripts/bench.sh cluster [DATA_DIR]  1 process vs 2 processes (cluster-local) vs 2 workers (scripts/bench_cluster.py)
 #   scripts/bench.sh photos [PHOTO_DIR]  JPEG photos, RandomResizedCrop + flip, vs DataLoader, DALI, PIL (scripts/bench_photos.py)
 #   scripts/bench.sh stats [PHOTO_DIR]   statistics cache: full pass vs hit vs one shard appended to 10 (scripts/bench_stats.py)
+#   scripts/bench.sh auto [DATA_DIR [PHOTO_DIR]]  --workers auto vs every fixed count, 5 workloads (scripts/bench_auto.py)
 # Builds flowload in release first. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,5 +25,6 @@ case "$what" in
     cluster) exec python scripts/bench_cluster.py target/release/flowload "$data" ;;
     photos) exec python scripts/bench_photos.py target/release/flowload ${2:+"$2"} ;;
     stats) exec python scripts/bench_stats.py target/release/flowload ${2:+"$2"} ;;
-    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos|stats [DATA_DIR]" >&2; exit 2 ;;
+    auto) exec python scripts/bench_auto.py target/release/flowload "$data" ${3:+"$3"} ;;
+    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos|stats|auto [DATA_DIR]" >&2; exit 2 ;;
 esac

@@ -47,6 +47,13 @@ pub struct SweepConfig {
     pub drop_last: bool,
     /// Batches queued ahead per worker, PyTorch's `prefetch_factor`. Default 2.
     pub prefetch: usize,
+    /// `--workers auto` adds no worker beyond what this many MiB of batches in flight allow
+    /// (each worker holds `prefetch + 1` batches, as u8 and f32). Default: a quarter of the
+    /// machine's memory.
+    pub prefetch_memory_mib: Option<u64>,
+    /// Runs of every grid point, interleaved (point 1, point 2, …, point 1, point 2, …), so
+    /// that the report can tell an effect from the spread between repetitions. Default 1.
+    pub repeat: u32,
     /// Precomputed statistics (`flowload stats --json` output) instead of the statistics pass.
     pub stats: Option<PathBuf>,
     /// Threads libtorch uses inside each training step (`torch.set_num_threads`). Default:
@@ -76,8 +83,9 @@ pub struct Grid {
     pub optimizer: Vec<OptimizerKind>,
     /// Learning rates. Default [0.01], the seed's.
     pub lr: Vec<f64>,
-    /// Decode workers: 0 builds batches on the consumer's thread. Default [1].
-    pub workers: Vec<usize>,
+    /// Decode workers: 0 builds batches on the consumer's thread; `auto` starts with one and
+    /// tunes the count while it runs. Default [1].
+    pub workers: Vec<Workers>,
     /// Images per batch. Default [1000], the seed's.
     pub batch_size: Vec<usize>,
     /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`. Default ["auto"].
@@ -136,6 +144,8 @@ impl Default for SweepConfig {
             shuffle: true,
             drop_last: false,
             prefetch: 2,
+            prefetch_memory_mib: None,
+            repeat: 1,
             stats: None,
             torch_threads: None,
             sink: SinkKind::Train,
@@ -154,9 +164,85 @@ impl Default for Grid {
             optimizer: vec![OptimizerKind::Adam],
             lr: vec![0.01],
             batch_size: vec![1000],
-            workers: vec![1],
+            workers: vec![Workers::Fixed(1)],
             device: vec!["auto".into()],
             normalize: vec![true],
+        }
+    }
+}
+
+/// A worker count: fixed, or tuned while the run goes (`auto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Workers {
+    Fixed(usize),
+    Auto,
+}
+
+impl Workers {
+    /// `fixed` or `auto`: the `workers_mode` column.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Workers::Fixed(_) => "fixed",
+            Workers::Auto => "auto",
+        }
+    }
+    /// Threads a statistics pass or a cluster process uses: the fixed count, at least one;
+    /// for `auto`, `auto_threads`.
+    pub fn threads(self, auto_threads: usize) -> usize {
+        match self {
+            Workers::Fixed(n) => n.max(1),
+            Workers::Auto => auto_threads.max(1),
+        }
+    }
+}
+
+impl From<usize> for Workers {
+    fn from(n: usize) -> Workers {
+        Workers::Fixed(n)
+    }
+}
+
+impl std::fmt::Display for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Workers::Fixed(n) => f.pad(&n.to_string()),
+            Workers::Auto => f.pad("auto"),
+        }
+    }
+}
+
+impl std::str::FromStr for Workers {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(Workers::Auto),
+            n => n.parse().map(Workers::Fixed).map_err(|_| {
+                format!("'{n}' is not a worker count: give a non-negative integer or auto")
+            }),
+        }
+    }
+}
+
+impl Serialize for Workers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Workers::Fixed(n) => s.serialize_u64(*n as u64),
+            Workers::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Workers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Count(u64),
+            Word(String),
+        }
+        match Given::deserialize(d)? {
+            Given::Count(n) => Ok(Workers::Fixed(n as usize)),
+            Given::Word(w) => w.parse().map_err(serde::de::Error::custom),
         }
     }
 }
@@ -175,7 +261,7 @@ pub struct RunParams {
     pub optimizer: OptimizerKind,
     pub lr: f64,
     pub batch_size: usize,
-    pub workers: usize,
+    pub workers: Workers,
     /// As given in the grid (`auto`) until the sweep resolves it to the device used (`cpu`, `cuda:0`).
     pub device: String,
     pub normalize: bool,
@@ -183,6 +269,9 @@ pub struct RunParams {
     /// Processes that built the batches (`--processes`; 1 outside a cluster).
     #[serde(default = "one")]
     pub processes: u32,
+    /// Which repetition of its grid point this run is (`--repeat`), from 1.
+    #[serde(default = "one")]
+    pub repeat: u32,
 }
 
 fn one() -> u32 {
@@ -202,11 +291,12 @@ impl Default for RunParams {
             optimizer: OptimizerKind::Adam,
             lr: f64::NAN,
             batch_size: 0,
-            workers: 0,
+            workers: Workers::Fixed(0),
             device: "?".into(),
             normalize: false,
             seed: 0,
             processes: 1,
+            repeat: 1,
         }
     }
 }
@@ -287,6 +377,14 @@ impl SweepConfig {
         if self.epochs == 0 {
             return bad("epochs must be at least 1");
         }
+        if self.repeat == 0 {
+            return bad("repeat must be at least 1");
+        }
+        if self.prefetch_memory_mib == Some(0) {
+            return bad(
+                "prefetch_memory_mib must be at least 1 (leave it out for a quarter of memory)",
+            );
+        }
         if self.grid.lr.iter().any(|&lr| !(lr > 0.0 && lr.is_finite())) {
             return bad("grid.lr: learning rates must be positive and finite");
         }
@@ -325,10 +423,18 @@ impl SweepConfig {
     }
 
     /// The Cartesian product of the grid: model and optimizer, then the seed's RunBuilder order
-    /// (lr, batch_size, workers, device, normalize; the last varies fastest), numbered from 1.
+    /// (lr, batch_size, workers, device, normalize; the last varies fastest), numbered from 1;
+    /// `repeat` times over, the whole grid each time.
     pub fn runs(&self) -> Vec<RunParams> {
-        let g = &self.grid;
         let mut runs = Vec::new();
+        for repeat in 1..=self.repeat {
+            self.grid_points(repeat, &mut runs);
+        }
+        runs
+    }
+
+    fn grid_points(&self, repeat: u32, runs: &mut Vec<RunParams>) {
+        let g = &self.grid;
         for model in &g.model {
             for &optimizer in &g.optimizer {
                 for &lr in &g.lr {
@@ -347,6 +453,7 @@ impl SweepConfig {
                                         normalize,
                                         seed: self.seed,
                                         processes: 1,
+                                        repeat,
                                     });
                                 }
                             }
@@ -355,7 +462,6 @@ impl SweepConfig {
                 }
             }
         }
-        runs
     }
 
     /// Whether a run made under `other` is the same run as under `self`: the effective
@@ -366,8 +472,17 @@ impl SweepConfig {
     }
 
     /// Keys that never change a run's numbers: where results go and what the sweep is called,
-    /// how far the loader reads ahead, and the grid, whose point each run records itself.
-    pub const NOT_IN_RESULTS: [&'static str; 4] = ["name", "out", "prefetch", "grid"];
+    /// how far the loader reads ahead and in how much memory, and the grid, whose point each
+    /// run records itself.
+    /// `repeat` too: each run records which repetition it is.
+    pub const NOT_IN_RESULTS: [&'static str; 6] = [
+        "name",
+        "out",
+        "prefetch",
+        "prefetch_memory_mib",
+        "repeat",
+        "grid",
+    ];
 
     /// The effective config as JSON, less the keys that do not change a run's numbers.
     fn run_identity(&self) -> serde_json::Value {
@@ -401,7 +516,7 @@ mod tests {
     fn a_file_is_a_diff_from_the_defaults() {
         let p: SweepConfig = toml::from_str("epochs = 3\n[grid]\nworkers = [0, 2]").unwrap();
         assert_eq!(p.epochs, 3);
-        assert_eq!(p.grid.workers, vec![0, 2]);
+        assert_eq!(p.grid.workers, vec![Workers::Fixed(0), Workers::Fixed(2)]);
         assert_eq!(p.grid.batch_size, vec![1000]);
         assert!(p.shuffle);
     }
@@ -409,11 +524,14 @@ mod tests {
     #[test]
     fn grid_is_the_cartesian_product() {
         let mut p = SweepConfig::default();
-        p.grid.workers = vec![0, 1];
+        p.grid.workers = vec![Workers::Fixed(0), Workers::Fixed(1)];
         p.grid.normalize = vec![false, true];
         let runs = p.runs();
         assert_eq!(runs.len(), 4);
-        assert_eq!((runs[1].workers, runs[1].normalize), (0, true));
+        assert_eq!(
+            (runs[1].workers, runs[1].normalize),
+            (Workers::Fixed(0), true)
+        );
         assert_eq!(runs[3].run, 4);
     }
 
@@ -453,13 +571,17 @@ mod tests {
             "shuffle" => p.shuffle = false,
             "drop_last" => p.drop_last = true,
             "prefetch" => p.prefetch = 8,
+            "prefetch_memory_mib" => p.prefetch_memory_mib = Some(64),
+            "repeat" => p.repeat = 3,
             "stats" => p.stats = Some("s.json".into()),
             "torch_threads" => p.torch_threads = Some(1),
             "sink" => p.sink = SinkKind::Null,
             "momentum" => p.momentum = 0.9,
             "weight_decay" => p.weight_decay = 0.01,
             "out" => p.out = Some("elsewhere".into()),
-            "grid" => p.grid.workers = vec![0, 1, 2],
+            "grid" => {
+                p.grid.workers = vec![Workers::Fixed(0), Workers::Fixed(1), Workers::Fixed(2)]
+            }
             other => panic!("the test does not know the key '{other}': add it here"),
         }
         p

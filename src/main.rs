@@ -139,16 +139,23 @@ fn sweep(args: RunArgs) -> anyhow::Result<()> {
         Some(Role::Follower(process)) => {
             let (spec, started) = (process.spec().clone(), Instant::now());
             let cache = args.cache.setting();
-            serve_sweep(&pipeline, &process, args.wire, &cache, |params, total| {
-                eprintln!(
-                    "process {}/{}: built run {}/{} ({:.1} s so far)",
-                    spec.process,
-                    spec.processes,
-                    params.run,
-                    total,
-                    started.elapsed().as_secs_f64()
-                )
-            })?;
+            serve_sweep(
+                &pipeline,
+                &process,
+                args.wire,
+                &cache,
+                |params, total, tuning| {
+                    let auto = tuning.map_or(String::new(), |t| format!(", {}", t.describe()));
+                    eprintln!(
+                        "process {}/{}: built run {}/{}{auto} ({:.1} s so far)",
+                        spec.process,
+                        spec.processes,
+                        params.run,
+                        total,
+                        started.elapsed().as_secs_f64()
+                    )
+                },
+            )?;
             return Ok(());
         }
     };

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use crate::cluster::{self, Announce, ClusterLoader, FollowerCluster, FollowerProcess};
 use crate::cluster::{TrainerCluster, TrainerProcess};
-use crate::config::{RunParams, SinkKind, SweepConfig};
+use crate::config::{RunParams, SinkKind, SweepConfig, Workers};
 use crate::error::{BadRecord, ClusterError, Error, Result};
 use crate::loader::stats::{PassReport, StatsSource};
-use crate::loader::{self, Loader, LoaderConfig, batches_in_order};
+use crate::loader::{self, Limits, Loader, LoaderConfig, Tuning, batches_in_order};
 use crate::ops::decode::OnBadRecord;
 use crate::ops::normalize::Normalizer;
 use crate::ops::plan::EpochOrder;
@@ -40,6 +40,9 @@ pub struct RunReport {
     pub epochs: Vec<EpochMetrics>,
     /// True when `--resume` found this run complete and did not run it again.
     pub resumed: bool,
+    /// `--workers auto`: where the count settled and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers_settled: Option<Tuning>,
     /// Records left out under `--on-bad-record skip` (each listed once in `skipped.parquet`).
     #[serde(skip)]
     pub skipped: Vec<BadRecord>,
@@ -75,6 +78,9 @@ impl RunReport {
         }
         if let Some(ta) = last.test_accuracy {
             let _ = write!(s, " test acc {ta:.4}");
+        }
+        if let Some(t) = &self.workers_settled {
+            let _ = write!(s, "  {}", t.describe());
         }
         if self.skipped_records > 0 {
             let _ = write!(s, "  skipped {} bad records", self.skipped_records);
@@ -153,7 +159,7 @@ fn prepare(pipeline: &SweepConfig, processes: usize, cache: &CacheSetting) -> Re
     let mut runs = pipeline.runs();
     check_sizes(pipeline, &data, &runs)?;
     if processes > 1 {
-        if runs.iter().any(|r| r.workers == 0) {
+        if runs.iter().any(|r| r.workers == Workers::Fixed(0)) {
             return Err(Error::Config(
                 "in a cluster, --workers counts the decode threads of each process and must be at least 1 (the grid has 0)".into(),
             ));
@@ -259,7 +265,12 @@ fn check_sizes(pipeline: &SweepConfig, data: &Dataset, runs: &[RunParams]) -> Re
         }
         // u8 and f32 copies of every batch in flight: the queues, and one being built per worker;
         // and the training sink holds the whole test split, normalized, for its evaluations.
-        let in_flight = (pipeline.prefetch.max(1) + 1) * p.workers.max(1) + 1;
+        // `auto` starts at one worker and adds none beyond its memory budget.
+        let workers = match p.workers {
+            Workers::Fixed(n) => n.max(1),
+            Workers::Auto => 1,
+        };
+        let in_flight = (pipeline.prefetch.max(1) + 1) * workers + 1;
         let test = match (&data.test, pipeline.sink) {
             (Some(t), SinkKind::Train) => t.len() as u64 * shape.len() as u64 * 4,
             _ => 0,
@@ -393,6 +404,7 @@ pub fn run_sweep(
                 skipped_records: epochs.first().map_or(0, |e| e.skipped_records as usize),
                 epochs,
                 resumed: true,
+                workers_settled: None,
                 skipped: Vec::new(),
             },
             None => {
@@ -454,13 +466,14 @@ fn completed(
 
 /// Processes 1.. of a cluster: follows process 0's announcements — each run's statistics pass
 /// and epochs — building this process's share of the batches, until process 0 says done.
-/// `on_run` is called after each run this process served.
+/// `on_run` is called after each run this process served, with where `--workers auto` settled
+/// here.
 pub fn serve_sweep(
     pipeline: &SweepConfig,
     process: &FollowerProcess,
     wire: WireFormat,
     cache: &CacheSetting,
-    mut on_run: impl FnMut(&RunParams, usize),
+    mut on_run: impl FnMut(&RunParams, usize, Option<Tuning>),
 ) -> Result<()> {
     let prepared = prepare(pipeline, process.spec().processes, cache)?;
     let mut cluster = FollowerCluster::bind(process, prepared.fingerprint(wire))?;
@@ -470,18 +483,18 @@ pub fn serve_sweep(
         let session = cluster.next_session()?;
         match session.announce {
             Announce::Done => return Ok(()),
-            Announce::Stats { run } => {
-                let p = prepared.run(run)?;
+            Announce::Stats { run, threads } => {
+                prepared.run(run)?;
                 let s = cluster::compute_stats(
                     train,
                     session,
-                    p.workers,
+                    threads as usize,
                     pipeline.on_bad_record,
                     prepared.store.as_ref(),
                 )?;
                 stats = Some((run, s.stats));
             }
-            Announce::Epochs { run } => {
+            Announce::Epochs { run, threads } => {
                 let p = prepared.run(run)?;
                 // Only `--wire arrow` normalizes here; `raw` leaves it to process 0.
                 let run_stats = match (&prepared.given_stats, &stats) {
@@ -497,13 +510,13 @@ pub fn serve_sweep(
                 }
                 let normalizer =
                     Normalizer::new(run_stats.filter(|_| p.normalize), train.shape().channels);
-                cluster::serve(
-                    train.clone(),
-                    normalizer,
-                    loader_config(pipeline, p, train, wire),
-                    session,
-                )?;
-                on_run(p, prepared.runs.len());
+                // This process has no trainer: auto may use every core it has, up to the
+                // threads announced.
+                let mut config = loader_config(pipeline, p, train, wire);
+                config.limits = auto_limits(pipeline, p, train, false);
+                let tuning =
+                    cluster::serve(train.clone(), normalizer, config, session, threads as usize)?;
+                on_run(p, prepared.runs.len(), tuning);
             }
         }
     }
@@ -526,9 +539,47 @@ fn loader_config(
         },
         epochs: pipeline.epochs,
         workers: params.workers,
+        limits: auto_limits(pipeline, params, train, true),
         prefetch: pipeline.prefetch,
         on_bad_record: pipeline.on_bad_record,
         wire,
+    }
+}
+
+/// The cores of this machine the process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What `--workers auto` may use: the cores the trainer leaves (the null sink takes none; a
+/// GPU trainer's thread, one; a CPU trainer, `--torch-threads` or libtorch's count; none on a
+/// process without the trainer), and the workers whose batches in flight fit in
+/// `prefetch_memory_mib` (default a quarter of memory).
+fn auto_limits(
+    pipeline: &SweepConfig,
+    params: &RunParams,
+    train: &Records,
+    trainer_here: bool,
+) -> Limits {
+    let trainer = match pipeline.sink {
+        _ if !trainer_here => 0,
+        SinkKind::Null => 0,
+        SinkKind::Train if params.device.starts_with("cuda") => 1,
+        SinkKind::Train => pipeline
+            .torch_threads
+            .unwrap_or_else(|| tch::get_num_threads().max(1) as usize),
+    };
+    let budget = match pipeline.prefetch_memory_mib {
+        Some(mib) => mib.saturating_mul(1 << 20),
+        None => physical_memory().map_or(4 << 30, |m| m / 4),
+    };
+    // As `check_sizes` counts: u8 and f32 copies of `prefetch + 1` batches per worker.
+    let per_worker = (params.batch_size.min(train.len()).max(1) as u64)
+        .saturating_mul(train.shape().len() as u64 * 5)
+        .saturating_mul(pipeline.prefetch.max(1) as u64 + 1);
+    Limits {
+        cores: cores().saturating_sub(trainer).max(1),
+        memory: ((budget / per_worker.max(1)) as usize).max(1),
     }
 }
 
@@ -557,13 +608,23 @@ pub fn run_one(
         (false, _, _) => (None, PassReport::default()),
         (true, Some(s), _) => (Some(s.clone()), file),
         (true, None, Some((c, _))) => {
-            let session = c.open(Announce::Stats { run: params.run })?;
-            let o = cluster::compute_stats(train, session, params.workers, policy, store)?;
+            let threads = params.workers.threads(cores());
+            let announce = Announce::Stats {
+                run: params.run,
+                threads: threads as u32,
+            };
+            let session = c.open(announce)?;
+            let o = cluster::compute_stats(train, session, threads, policy, store)?;
             (Some(o.stats), o.report)
         }
         // Records the statistics pass skips are skipped again, and listed, by the epochs.
         (true, None, None) => {
-            let o = loader::stats::statistics(train, params.workers, policy, store)?;
+            // At `auto` the pass has every core: no trainer runs beside it.
+            let threads = match params.workers {
+                Workers::Fixed(n) => n,
+                Workers::Auto => cores(),
+            };
+            let o = loader::stats::statistics(train, threads, policy, store)?;
             (Some(o.stats), o.report)
         }
     };
@@ -576,15 +637,21 @@ pub fn run_one(
         s.check_variance(train.origin())?;
     }
     let normalizer = Normalizer::new(stats.as_ref(), train.shape().channels);
-    let loader: Loader = match cluster {
+    let mut loader: Loader = match cluster {
         Some((c, wire)) => {
             let config = loader_config(pipeline, params, train, wire);
-            let session = c.open(Announce::Epochs { run: params.run })?;
+            let threads = params.workers.threads(cores());
+            let announce = Announce::Epochs {
+                run: params.run,
+                threads: threads as u32,
+            };
+            let session = c.open(announce)?;
             Box::new(ClusterLoader::new(
                 train.clone(),
                 normalizer.clone(),
                 config,
                 session,
+                threads,
             )?)
         }
         None => loader::new(
@@ -601,7 +668,7 @@ pub fn run_one(
     let mut skipped = Vec::new();
     let epochs = match pipeline.sink {
         SinkKind::Null => {
-            let rows = null::drain(loader, pipeline.epochs, clock, &mut skipped)?;
+            let rows = null::drain(&mut loader, pipeline.epochs, clock, &mut skipped)?;
             rows.iter().try_for_each(on_epoch)?;
             rows
         }
@@ -620,7 +687,7 @@ pub fn run_one(
                 (pipeline.momentum, pipeline.weight_decay),
             )?;
             let rows = trainer.fit(
-                loader,
+                &mut loader,
                 pipeline.epochs,
                 &test,
                 clock,
@@ -635,8 +702,11 @@ pub fn run_one(
             rows
         }
     };
+    let workers_settled = loader.tuning();
+    drop(loader);
     Ok(RunReport {
         params: params.clone(),
+        workers_settled,
         stats,
         skipped_records: epochs.first().map_or(0, |e| e.skipped_records as usize),
         epochs,
@@ -660,7 +730,10 @@ pub fn format_table(runs: &[RunReport]) -> String {
                 p.run,
                 p.lr,
                 p.batch_size,
-                p.workers,
+                match p.workers {
+                    Workers::Auto => format!("auto={}", e.workers),
+                    Workers::Fixed(n) => n.to_string(),
+                },
                 p.device,
                 p.normalize,
                 e.epoch + 1,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use flowload::cluster::{ClusterSpec, read_hostfile};
-use flowload::config::{OptimizerKind, SinkKind, SweepConfig};
+use flowload::config::{OptimizerKind, SinkKind, SweepConfig, Workers};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::wire::WireFormat;
 use flowload::source::{Dataset, SourceSpec};
@@ -201,9 +201,10 @@ pub(crate) struct RunArgs {
     pub test_data: Option<String>,
     #[command(flatten)]
     pub source_args: SourceArgs,
-    /// Decode workers, comma-separated; each value is a run. 0 builds batches on the consumer's thread.
+    /// Decode workers, comma-separated; each value is a run. 0 builds batches on the consumer's
+    /// thread; `auto` starts with one and adds or removes workers while the run goes.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
-    pub workers: Option<Vec<usize>>,
+    pub workers: Option<Vec<Workers>>,
     /// Batch sizes, comma-separated; each value is a run.
     #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = parse_batch_size)]
     pub batch_size: Option<Vec<usize>>,
@@ -244,6 +245,13 @@ pub(crate) struct RunArgs {
     /// Batches queued ahead per worker (PyTorch's prefetch_factor).
     #[arg(long)]
     pub prefetch: Option<usize>,
+    /// Memory `--workers auto` may fill with batches in flight, MiB (default: a quarter of
+    /// memory).
+    #[arg(long, value_name = "MIB")]
+    pub prefetch_memory_mib: Option<u64>,
+    /// Runs of every grid point, interleaved, so that the report can tell effects from noise.
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<u32>,
     /// Threads libtorch uses inside each training step (default: one per core).
     #[arg(long, value_name = "N")]
     pub torch_threads: Option<usize>,
@@ -379,6 +387,10 @@ impl RunArgs {
         set!(p.epochs, self.epochs);
         set!(p.seed, self.seed);
         set!(p.prefetch, self.prefetch);
+        set!(p.repeat, self.repeat);
+        if self.prefetch_memory_mib.is_some() {
+            p.prefetch_memory_mib = self.prefetch_memory_mib;
+        }
         set!(p.sink, self.sink);
         if self.torch_threads.is_some() {
             p.torch_threads = self.torch_threads;

@@ -24,10 +24,13 @@ use crate::error::{ClusterError, Error, Result};
 /// What process 0 says a session is for; every process then builds the same dataflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Announce {
-    /// The statistics pass of run `run` (1-based, as in the grid).
-    Stats { run: u32 },
-    /// The epochs of run `run`.
-    Epochs { run: u32 },
+    /// The statistics pass of run `run` (1-based, as in the grid), on `threads` workers per
+    /// process.
+    Stats { run: u32, threads: u32 },
+    /// The epochs of run `run`, on `threads` decode threads per process: every process must
+    /// start as many (timely's cluster numbers workers process by process), and at
+    /// `--workers auto` process 0's core count decides it.
+    Epochs { run: u32, threads: u32 },
     /// The sweep is over: exit.
     Done,
 }

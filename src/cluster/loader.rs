@@ -9,20 +9,24 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use timely::communication::WorkerGuards;
 use timely::dataflow::ProbeHandle;
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::{Inspect, Probe};
 use timely::scheduling::SyncActivator;
 
 use super::failure::FailureLog;
 use super::{ClusterSpec, Session};
+use crate::config::Workers;
 use crate::error::{ClusterError, Error, Result};
 use crate::loader::stats::{Owner, PassPlan, StatsOutcome, first_worker, pass_dataflow};
+use crate::loader::tune::BuildTuner;
 use crate::loader::{
     BatchStream, Cursor, LoaderConfig, batch_priority, check_config, stopped_early,
 };
+use crate::loader::{Limits, Tuning};
 use crate::ops::batch::{self, Batch};
-use crate::ops::decode::{Decode, OnBadRecord, RecordReader};
+use crate::ops::decode::{Decode, DecodedBatch, OnBadRecord, RecordReader};
 use crate::ops::normalize::Normalizer;
 use crate::ops::plan::{Gate, gated_plan_source, owner};
+use crate::ops::tickets::{Share, Tickets, gated_ticket_source};
 use crate::ops::wire::{Deliver, Handoff, ToWire};
 use crate::source::Records;
 use crate::stats_store::StatsStore;
@@ -60,6 +64,9 @@ pub fn compute_stats(
     plan.finish(captured, Vec::new(), store)
 }
 
+/// A process's `--workers auto` controller, fed by every worker of the process.
+type SharedTuner = Arc<Mutex<BuildTuner>>;
+
 /// Process 0's loader: the same batches as one process with `processes × threads` workers,
 /// built by the workers of every process and delivered here.
 pub struct ClusterLoader {
@@ -72,16 +79,21 @@ pub struct ClusterLoader {
     /// Decode threads per process: with `spec`, which process owes a batch.
     threads: usize,
     cursor: Cursor,
+    /// `--workers auto`: this process's controller (each process tunes its own).
+    tuner: Option<SharedTuner>,
 }
 
 impl ClusterLoader {
+    /// `threads`: decode threads per process, as process 0 announced them (the fixed count,
+    /// or at `auto` what every process starts, of which its controller keeps some active).
     pub fn new(
         records: Records,
         normalizer: Normalizer,
         config: LoaderConfig,
         session: Session,
+        threads: usize,
     ) -> Result<ClusterLoader> {
-        check_cluster_config(&records, &config)?;
+        check_cluster_config(&records, &config, threads)?;
         let (tx, queue) = bounded(config.prefetch.max(1));
         let wake = Arc::new(Mutex::new(None));
         let cancel = Arc::new(AtomicBool::new(false));
@@ -89,11 +101,12 @@ impl ClusterLoader {
             queue: tx,
             wake: wake.clone(),
             cancel: cancel.clone(),
-            threads_per_process: config.workers,
+            threads_per_process: threads,
         };
         let (spec, failures) = (session.spec.clone(), session.failures.clone());
-        let (threads, cursor) = (config.workers, Cursor::new(&config));
-        let guards = run_epochs(records, normalizer, config, session, Some(handoff))?;
+        let cursor = Cursor::new(&config);
+        let (guards, tuner) =
+            run_epochs(records, normalizer, config, session, Some(handoff), threads)?;
         Ok(ClusterLoader {
             queue: Some(queue),
             wake,
@@ -103,6 +116,7 @@ impl ClusterLoader {
             failures,
             threads,
             cursor,
+            tuner,
         })
     }
 
@@ -139,7 +153,13 @@ impl Iterator for ClusterLoader {
             // Dying processes close their sockets and are noticed above; one that hangs is
             // noticed here, by the batch it owes.
             Err(Received::Stalled) => {
-                let owner = owner(index, self.threads * self.spec.processes) / self.threads;
+                let owner = match &self.tuner {
+                    // At `auto`, a process owns every `processes`-th run position.
+                    Some(_) => {
+                        (epoch as usize * self.cursor.per_epoch() + index) % self.spec.processes
+                    }
+                    None => owner(index, self.threads * self.spec.processes) / self.threads,
+                };
                 let stalled = ClusterError::Stalled {
                     process: self.spec.peer(owner),
                     seconds: self.spec.stall_timeout.as_secs_f64(),
@@ -169,6 +189,16 @@ impl BatchStream for ClusterLoader {
     fn batches_per_epoch(&self) -> usize {
         self.cursor.per_epoch()
     }
+    fn workers(&self) -> usize {
+        match &self.tuner {
+            Some(t) => t.lock().unwrap_or_else(|e| e.into_inner()).active(),
+            None => self.threads,
+        }
+    }
+    fn tuning(&self) -> Option<Tuning> {
+        let t = self.tuner.as_ref()?;
+        Some(t.lock().unwrap_or_else(|e| e.into_inner()).tuning())
+    }
 }
 
 impl Drop for ClusterLoader {
@@ -190,46 +220,76 @@ impl Drop for ClusterLoader {
 
 /// Processes 1.. of a cluster: builds this process's share of the batches of a run, sends them
 /// to process 0, and returns once the run is over.
+/// `threads` as in [`ClusterLoader::new`]. Returns where this process's `--workers auto`
+/// settled.
 pub fn serve(
     records: Records,
     normalizer: Normalizer,
     config: LoaderConfig,
     session: Session,
-) -> Result<()> {
-    check_cluster_config(&records, &config)?;
+    threads: usize,
+) -> Result<Option<Tuning>> {
+    check_cluster_config(&records, &config, threads)?;
     let failures = session.failures.clone();
-    let guards = run_epochs(records, normalizer, config, session, None)?;
+    let (guards, tuner) = run_epochs(records, normalizer, config, session, None, threads)?;
     for r in join_cluster(guards, &failures)? {
         r.map_err(|e| Error::Dataflow(format!("worker failed: {e}")))?;
     }
-    Ok(())
+    Ok(tuner.map(|t| t.lock().unwrap_or_else(|e| e.into_inner()).tuning()))
 }
 
-/// [`check_config`], and a cluster's workers are decode threads: at least one per process.
-fn check_cluster_config(records: &Records, config: &LoaderConfig) -> Result<()> {
+/// [`check_config`], and a cluster's workers are decode threads: at least one per process, and
+/// a fixed count is the count announced.
+fn check_cluster_config(records: &Records, config: &LoaderConfig, threads: usize) -> Result<()> {
     check_config(records, config)?;
-    if config.workers == 0 {
-        return Err(Error::Config(
+    match config.workers {
+        Workers::Fixed(n) if n >= 1 && n == threads => Ok(()),
+        Workers::Auto if threads >= 1 => Ok(()),
+        Workers::Fixed(n) if n >= 1 => Err(ClusterError::Protocol(format!(
+            "process 0 announced {threads} decode threads, this run has {n}"
+        ))
+        .into()),
+        _ => Err(Error::Config(
             "in a cluster, --workers counts the decode threads of each process: at least 1".into(),
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// Starts `gated plan → decode → wire → deliver` on this process's workers. Worker 0 of
 /// process 0 gets the `handoff` to the trainer.
+///
+/// At `auto`, this process builds its share of the run positions (`seq mod processes`), handed
+/// to its active workers by a dispenser whose window is `CLUSTER_SLACK × prefetch` per active
+/// worker, and its own [`BuildTuner`] sets how many are active.
 fn run_epochs(
     records: Records,
     normalizer: Normalizer,
     config: LoaderConfig,
     session: Session,
     handoff: Option<Handoff>,
-) -> Result<WorkerGuards<()>> {
+    threads: usize,
+) -> Result<(WorkerGuards<()>, Option<SharedTuner>)> {
     let schema = batch::schema(records.shape());
-    let threads = config.workers;
     let window = (config.prefetch.max(1) * CLUSTER_SLACK * threads * session.spec.processes) as u64;
     let handoff = Arc::new(Mutex::new(handoff));
-    session.execute(threads, move |worker| {
+    let share = Share {
+        process: session.spec.process,
+        processes: session.spec.processes,
+    };
+    let auto = (config.workers == Workers::Auto).then(|| {
+        let total = (config.order.batches_per_epoch() * config.epochs as usize) as u64;
+        let per_worker = config.prefetch.max(1) * CLUSTER_SLACK;
+        let limits = Limits {
+            cores: config.limits.cores.min(threads),
+            memory: config.limits.memory.min(threads),
+        };
+        (
+            Arc::new(Tickets::new(share.tickets(total), threads, per_worker)),
+            Arc::new(Mutex::new(BuildTuner::new(limits))),
+        )
+    });
+    let tuner = auto.as_ref().map(|(_, t)| t.clone());
+    let guards = session.execute(threads, move |worker| {
         batch_priority();
         let handoff = if worker.index() == 0 {
             handoff.lock().expect("handoff lock").take()
@@ -247,14 +307,50 @@ fn run_epochs(
             probe: probe.clone(),
             window,
         };
+        let auto = auto.clone();
+        let me = worker.index() % threads;
         worker.dataflow::<u64, _, _>(move |scope| {
-            gated_plan_source(scope, order.clone(), config.epochs, gate)
-                .decode(RecordReader::new(records, config.on_bad_record))
+            let reader = RecordReader::new(records, config.on_bad_record);
+            let decoded = match auto {
+                None => gated_plan_source(scope, order.clone(), config.epochs, gate).decode(reader),
+                Some((tickets, tuner)) => {
+                    gated_ticket_source(scope, order.clone(), tickets.clone(), share, probe.clone())
+                        .decode(reader)
+                        .inspect(built(tickets, tuner, me))
+                }
+            };
+            decoded
                 .to_wire(&order, config.wire, normalizer.clone(), schema.clone())
                 .deliver(order, normalizer, schema, handoff)
                 .probe_with(&probe);
         });
-    })
+    })?;
+    Ok((guards, tuner))
+}
+
+/// What an auto worker does with each batch it has built: tell its process's tuner how long
+/// the batch took (from its ticket, or from the worker's previous batch if later) and how long
+/// the workers sat parked, and set the active count the tuner answers.
+fn built(
+    tickets: Arc<Tickets>,
+    tuner: SharedTuner,
+    worker: usize,
+) -> impl FnMut(&Result<DecodedBatch>) + 'static {
+    let mut previous: Option<Instant> = None;
+    move |_| {
+        // Each plan the source gave makes exactly one decoded batch, in order.
+        let (_, taken) = tickets
+            .finished(worker)
+            .expect("one batch per ticket taken");
+        let now = Instant::now();
+        let start = previous.map_or(taken, |p| p.max(taken));
+        previous = Some(now);
+        let parked = tickets.take_parked();
+        let mut t = tuner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = t.built((now - start).as_secs_f64(), parked) {
+            tickets.set_active(n);
+        }
+    }
 }
 
 /// Joins a session's workers. A lost connection makes timely's threads panic, so the join

@@ -57,4 +57,7 @@ impl BatchStream for InlineLoader {
     fn batches_per_epoch(&self) -> usize {
         self.cursor.per_epoch()
     }
+    fn workers(&self) -> usize {
+        0
+    }
 }

@@ -3,15 +3,19 @@
 //!
 //! - [`inline`]: the consumer's thread builds each batch when asked (PyTorch's `num_workers=0`);
 //! - [`threads`]: N timely worker threads build batches ahead into bounded queues;
+//! - [`auto`]: `--workers auto`, the count of active threads tuned by [`tune`] as it runs;
 //! - a cluster's trainer receives them from every process (`cluster::loader`).
 //!
 //! Each is a [`BatchStream`]; a sink takes any of them as a [`Loader`]. The statistics pass,
 //! which runs before a loader, is in [`stats`].
 
+pub mod auto;
 pub mod inline;
 pub mod stats;
 pub mod threads;
+pub mod tune;
 
+use crate::config::Workers;
 use crate::error::{Error, Result};
 use crate::ops::batch::Batch;
 use crate::ops::decode::OnBadRecord;
@@ -20,9 +24,11 @@ use crate::ops::plan::EpochOrder;
 use crate::ops::wire::WireFormat;
 use crate::source::Records;
 
+pub use auto::AutoLoader;
 pub use inline::InlineLoader;
 pub use stats::compute_stats;
 pub use threads::ThreadLoader;
+pub use tune::{Limits, Settled, Tuning};
 
 /// How batches are produced.
 #[derive(Clone, Debug)]
@@ -31,7 +37,10 @@ pub struct LoaderConfig {
     pub epochs: u32,
     /// 0: the consumer's thread builds each batch when asked (PyTorch's `num_workers=0`).
     /// N ≥ 1: N timely worker threads build batches ahead, into queues of `prefetch` each.
-    pub workers: usize,
+    /// `auto`: up to `limits` threads, of which the controller keeps some active.
+    pub workers: Workers,
+    /// What `auto` may use (unused at a fixed count).
+    pub limits: Limits,
     pub prefetch: usize,
     pub on_bad_record: OnBadRecord,
     /// How batches built in other processes travel to the trainer (cluster mode only).
@@ -41,17 +50,26 @@ pub struct LoaderConfig {
 /// A run's batches in order, whichever mode builds them.
 pub trait BatchStream: Iterator<Item = Result<Batch>> {
     fn batches_per_epoch(&self) -> usize;
+    /// Decode workers building batches now (per process in a cluster).
+    fn workers(&self) -> usize;
+    /// Where `--workers auto` is; `None` at a fixed count.
+    fn tuning(&self) -> Option<Tuning> {
+        None
+    }
 }
 
 /// What a sink consumes: any loader.
 pub type Loader = Box<dyn BatchStream>;
 
-/// The loader for one process: inline at `workers = 0`, worker threads above.
+/// The loader for one process: inline at `workers = 0`, worker threads above, tuned at `auto`.
 pub fn new(records: Records, normalizer: Normalizer, config: LoaderConfig) -> Result<Loader> {
-    Ok(if config.workers == 0 {
-        Box::new(InlineLoader::new(records, normalizer, config)?)
-    } else {
-        Box::new(ThreadLoader::new(records, normalizer, config)?)
+    Ok(match config.workers {
+        Workers::Fixed(0) => Box::new(InlineLoader::new(records, normalizer, config)?),
+        Workers::Fixed(n) => Box::new(ThreadLoader::new(records, normalizer, config, n)?),
+        Workers::Auto => {
+            let limits = config.limits;
+            Box::new(AutoLoader::new(records, normalizer, config, limits)?)
+        }
     })
 }
 
@@ -167,7 +185,11 @@ pub fn batches_in_order(
     let config = LoaderConfig {
         order,
         epochs: 1,
-        workers: 0,
+        workers: Workers::Fixed(0),
+        limits: Limits {
+            cores: 1,
+            memory: 1,
+        },
         prefetch: 1,
         on_bad_record,
         wire: WireFormat::Raw,

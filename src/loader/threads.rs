@@ -22,18 +22,24 @@ pub struct ThreadLoader {
     cancel: Arc<AtomicBool>,
     guards: Option<WorkerGuards<()>>,
     cursor: Cursor,
+    workers: usize,
 }
 
 impl ThreadLoader {
-    pub fn new(records: Records, normalizer: Normalizer, config: LoaderConfig) -> Result<Self> {
+    /// `workers` threads (at least one).
+    pub fn new(
+        records: Records,
+        normalizer: Normalizer,
+        config: LoaderConfig,
+        workers: usize,
+    ) -> Result<Self> {
         check_config(&records, &config)?;
         let cursor = Cursor::new(&config);
         let schema = batch::schema(records.shape());
         let policy = config.on_bad_record;
         let prefetch = config.prefetch.max(1);
-        let (senders, queues): (Vec<Sender<_>>, Vec<_>) = (0..config.workers.max(1))
-            .map(|_| bounded(prefetch))
-            .unzip();
+        let (senders, queues): (Vec<Sender<_>>, Vec<_>) =
+            (0..workers.max(1)).map(|_| bounded(prefetch)).unzip();
         // Each worker takes its sender out, so the sender dies with that worker's dataflow: a
         // worker that stops early disconnects its queue instead of leaving the consumer waiting
         // on a channel that the shared closure keeps open.
@@ -70,6 +76,7 @@ impl ThreadLoader {
             cancel,
             guards: Some(guards),
             cursor,
+            workers: workers.max(1),
         })
     }
 }
@@ -99,6 +106,9 @@ impl Iterator for ThreadLoader {
 impl BatchStream for ThreadLoader {
     fn batches_per_epoch(&self) -> usize {
         self.cursor.per_epoch()
+    }
+    fn workers(&self) -> usize {
+        self.workers
     }
 }
 

@@ -51,6 +51,9 @@ fn gather(split: &crate::source::Split, plan: &BatchPlan) -> DecodedBatch {
     let mut pixels = Vec::with_capacity(plan.rows.len() * split.shape.len());
     let mut labels = Vec::with_capacity(plan.rows.len());
     for &row in &plan.rows {
+        if split.work > 0 {
+            split.spend_work(row as usize);
+        }
         pixels.extend_from_slice(split.image(row as usize));
         labels.push(split.labels[row as usize]);
     }

@@ -12,4 +12,5 @@ pub mod normalize;
 pub mod plan;
 pub mod queue;
 pub mod stats;
+pub mod tickets;
 pub mod wire;

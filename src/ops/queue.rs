@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use timely::dataflow::StreamVec;
@@ -10,7 +11,12 @@ use timely::dataflow::operators::Operator;
 use timely::progress::Timestamp;
 
 use super::batch::Batch;
+use super::tickets::Tickets;
 use crate::error::Result;
+
+/// A batch built under `--workers auto`: its ticket (run position), the seconds its worker
+/// spent building it, and the batch.
+pub type Built = (u64, f64, Result<Batch>);
 
 /// Extension trait: `batches.into_queue(tx, cancel)`.
 pub trait IntoQueue<T: Timestamp> {
@@ -19,6 +25,12 @@ pub trait IntoQueue<T: Timestamp> {
     /// worker stalls only itself, and it burns no CPU that the trainer could use (a spinning
     /// source would). When the consumer has gone, `cancel` tells the source to stop.
     fn into_queue(self, tx: Sender<Result<Batch>>, cancel: Arc<AtomicBool>);
+
+    /// `--workers auto`: sends every batch, with its ticket and build time, into the one queue
+    /// all workers share (the consumer puts them back in order). Never blocks: the tickets
+    /// bound what is out. A batch's build time runs from when its ticket was taken, or from
+    /// this worker's previous batch if that was later (a ticket taken early waited for it).
+    fn into_ticket_queue(self, tx: Sender<Built>, tickets: Arc<Tickets>, worker: usize);
 }
 
 impl<T: Timestamp> IntoQueue<T> for StreamVec<'_, T, Result<Batch>> {
@@ -29,6 +41,31 @@ impl<T: Timestamp> IntoQueue<T> for StreamVec<'_, T, Result<Batch>> {
                     for batch in batches.drain(..) {
                         if cancel.load(Ordering::Relaxed) || tx.send(batch).is_err() {
                             cancel.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        });
+    }
+
+    fn into_ticket_queue(self, tx: Sender<Built>, tickets: Arc<Tickets>, worker: usize) {
+        let mut previous: Option<Instant> = None;
+        self.sink(Pipeline, "TicketQueue", move |(input, _frontier)| {
+            input.for_each_stamp(|_cap, data| {
+                for batches in data {
+                    for batch in batches.drain(..) {
+                        // Each plan the source gave makes exactly one output, in order.
+                        let (ticket, taken) = tickets
+                            .finished(worker)
+                            .expect("one output per ticket taken");
+                        let now = Instant::now();
+                        let start = previous.map_or(taken, |p| p.max(taken));
+                        previous = Some(now);
+                        if tx
+                            .send((ticket, (now - start).as_secs_f64(), batch))
+                            .is_err()
+                        {
+                            tickets.cancel();
                         }
                     }
                 }

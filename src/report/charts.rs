@@ -8,6 +8,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 use super::{Axis, LoadedRun, label, varying};
+use crate::config::Workers;
 use crate::error::{Error, Result};
 use crate::results::EpochMetrics;
 
@@ -298,7 +299,27 @@ where
     Ok(())
 }
 
-/// Median images/s per run against its worker count, one line per combination of the other axes.
+/// Points grouped by x: `(x, median y, lowest y, highest y)`, in x order.
+fn spread_by_x(points: &[(f64, f64)]) -> Vec<(f64, f64, f64, f64)> {
+    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    xs.into_iter()
+        .map(|x| {
+            let ys: Vec<f64> = points
+                .iter()
+                .filter(|p| (p.0 - x).abs() < 1e-9)
+                .map(|p| p.1)
+                .collect();
+            let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (x, crate::results::median(ys.iter().copied()), lo, hi)
+        })
+        .collect()
+}
+
+/// Median images/s per run against its worker count, one line per combination of the other
+/// axes; repetitions of a grid point show as a bar from the lowest to the highest.
 fn throughput<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     runs: &[LoadedRun],
@@ -312,23 +333,27 @@ where
         .copied()
         .filter(|a| *a != Axis::Workers)
         .collect();
+    // x is the workers active per epoch, averaged: the count itself, or where `auto` went.
     let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for r in runs {
-        let point = (r.params.workers as f64, r.median_images_per_second());
-        let name = if others.is_empty() {
+        let point = (r.mean(|e| e.workers as f64), r.median_images_per_second());
+        let mut name = if others.is_empty() {
             "all runs".to_string()
         } else {
             label(r, &others)
         };
+        if r.params.workers == Workers::Auto {
+            name.push_str(" (auto)");
+        }
         match groups.iter_mut().find(|(g, _)| *g == name) {
             Some((_, pts)) => pts.push(point),
             None => groups.push((name, vec![point])),
         }
     }
-    let (w_lo, w_hi) = runs.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
-        let w = r.params.workers as f64;
-        (lo.min(w), hi.max(w))
-    });
+    let (w_lo, w_hi) = groups
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold((f64::INFINITY, 0f64), |(lo, hi), w| (lo.min(w), hi.max(w)));
     let top = groups
         .iter()
         .flat_map(|(_, p)| p.iter().map(|q| q.1))
@@ -357,9 +382,14 @@ where
         })
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
-    for (i, (name, mut pts)) in groups.into_iter().enumerate() {
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (i, (name, pts)) in groups.into_iter().enumerate() {
+        // Repetitions of a point: the line joins medians, a bar spans lowest to highest.
+        let spread = spread_by_x(&pts);
         let color = Palette99::pick(i).to_rgba();
+        chart.draw_series(spread.iter().filter(|s| s.2 < s.3).map(|&(x, _, lo, hi)| {
+            PathElement::new(vec![(x, lo), (x, hi)], color.stroke_width(3))
+        }))?;
+        let pts: Vec<(f64, f64)> = spread.iter().map(|s| (s.0, s.1)).collect();
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
             .label(name)

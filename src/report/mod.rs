@@ -220,7 +220,111 @@ pub struct Verdict {
     /// Relative change of the mean epoch time: −0.23 is 23% faster; `None` when a run did not
     /// record its epoch time.
     pub epoch_time_change: Option<f64>,
+    /// The change of the mean epoch's data wait and compute, in seconds, each with what the
+    /// repetitions say of it.
+    pub data_wait: Effect,
+    pub compute: Effect,
+    /// Repetitions of each grid point compared (the fewest of any).
+    pub repetitions: usize,
     pub text: String,
+}
+
+/// A difference in seconds per epoch, and whether it stands out of the noise.
+#[derive(Clone, Debug, Serialize)]
+pub struct Effect {
+    pub seconds: f64,
+    /// The largest spread (highest − lowest) of this measure between repetitions of one grid
+    /// point, over the points compared; `None` with one repetition.
+    pub spread: Option<f64>,
+    pub finding: Finding,
+}
+
+/// What the repetitions allow one to say of a difference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// Larger than the spread between repetitions.
+    Effect,
+    /// No larger than the spread between repetitions: not an effect.
+    WithinNoise,
+    /// One repetition: there is no spread to compare with.
+    CannotTell,
+    /// Beyond the spread, but under 1% of the baseline's epoch time: too small to matter
+    /// (a null sink's compute, a few timer ticks).
+    Negligible,
+}
+
+/// A difference beyond the noise but below this share of the baseline's epoch is negligible.
+const NEGLIGIBLE: f64 = 0.01;
+
+impl Effect {
+    fn new(seconds: f64, spread: Option<f64>, baseline_epoch: f64) -> Effect {
+        let finding = match spread {
+            None => Finding::CannotTell,
+            Some(s) if seconds.abs() <= s => Finding::WithinNoise,
+            Some(_) if seconds.abs() < NEGLIGIBLE * baseline_epoch => Finding::Negligible,
+            Some(_) => Finding::Effect,
+        };
+        Effect {
+            seconds,
+            spread,
+            finding,
+        }
+    }
+
+    fn describe(&self, what: &str) -> String {
+        let sign = if self.seconds >= 0.0 { "+" } else { "−" };
+        let d = format!("{what} {sign}{:.3} s", self.seconds.abs());
+        match (self.finding, self.spread) {
+            (Finding::Effect, Some(s)) => format!("{d} (beyond the {s:.3} s spread)"),
+            (Finding::WithinNoise, Some(s)) => {
+                format!("{d}, within noise (repetitions spread {s:.3} s)")
+            }
+            (Finding::Negligible, _) => format!("{d}, negligible (under 1% of the epoch)"),
+            _ => d,
+        }
+    }
+}
+
+/// A grid point: every axis's value, so that its repetitions share it.
+fn point_key(run: &LoadedRun) -> Vec<String> {
+    Axis::ALL.iter().map(|a| run.axis(*a)).collect()
+}
+
+/// Per epoch, the mean over a run's epochs.
+fn per_epoch(run: &LoadedRun) -> (f64, f64) {
+    (
+        run.mean(|e| e.data_wait_seconds),
+        run.mean(|e| e.compute_seconds),
+    )
+}
+
+/// The largest spread of data wait and of compute between repetitions of one grid point among
+/// `runs`, and the fewest repetitions of any point; `None` spreads when no point has two.
+fn noise(runs: &[&LoadedRun]) -> (Option<f64>, Option<f64>, usize) {
+    // Each grid point, with (data wait, compute) per epoch of each of its repetitions.
+    type Point = (Vec<String>, Vec<(f64, f64)>);
+    let mut points: Vec<Point> = Vec::new();
+    for r in runs {
+        let key = point_key(r);
+        match points.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(per_epoch(r)),
+            None => points.push((key, vec![per_epoch(r)])),
+        }
+    }
+    let fewest = points.iter().map(|(_, v)| v.len()).min().unwrap_or(0);
+    let spread = |f: fn(&(f64, f64)) -> f64| {
+        points
+            .iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(_, v)| {
+                let lo = v.iter().map(f).fold(f64::INFINITY, f64::min);
+                let hi = v.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+                hi - lo
+            })
+            .reduce(f64::max)
+    };
+    (spread(|p| p.0), spread(|p| p.1), fewest)
 }
 
 /// Orders axis values numerically when they are numbers (`false` < `true` too), else as text.
@@ -278,6 +382,21 @@ pub fn verdicts(runs: &[LoadedRun]) -> Vec<Verdict> {
                 .map(|(a, b)| 100.0 * (a - b))
                 .filter(|p| p.is_finite());
             let change = Some(time(&runs_v) / time(&base) - 1.0).filter(|c| c.is_finite());
+            let mean_of = |rs: &[&LoadedRun], f: fn(&LoadedRun) -> f64| {
+                rs.iter().map(|r| f(r)).sum::<f64>() / rs.len() as f64
+            };
+            let (wait_spread, compute_spread, repetitions) = noise(&all);
+            let base_epoch = time(&base);
+            let data_wait = Effect::new(
+                mean_of(&runs_v, |r| per_epoch(r).0) - mean_of(&base, |r| per_epoch(r).0),
+                wait_spread,
+                base_epoch,
+            );
+            let compute = Effect::new(
+                mean_of(&runs_v, |r| per_epoch(r).1) - mean_of(&base, |r| per_epoch(r).1),
+                compute_spread,
+                base_epoch,
+            );
             let epoch = all.iter().map(|r| r.last().epoch + 1).max().unwrap_or(0);
             let mut text = format!("{}={value} vs {}: ", axis.name(), values[0]);
             if let Some(p) = points {
@@ -288,18 +407,40 @@ pub fn verdicts(runs: &[LoadedRun]) -> Vec<Verdict> {
                     p.abs()
                 ));
             }
+            // The loader's share and the trainer's share, each judged against the repetitions:
+            // a difference that run order or a noisy machine could make is not a finding.
             match change {
-                Some(change) => text.push_str(&format!(
-                    "epoch time {}{:.0}%",
-                    if change >= 0.0 { "+" } else { "−" },
-                    100.0 * change.abs()
-                )),
+                Some(change) => {
+                    text.push_str(&format!(
+                        "per epoch {}; {}; epoch time {}{:.0}%",
+                        data_wait.describe("data wait"),
+                        compute.describe("compute"),
+                        if change >= 0.0 { "+" } else { "−" },
+                        100.0 * change.abs()
+                    ));
+                    let finding = match (data_wait.finding, compute.finding) {
+                        (Finding::CannotTell, _) | (_, Finding::CannotTell) => {
+                            ": cannot tell an effect from noise with one repetition (--repeat 3 measures the noise)"
+                        }
+                        (
+                            Finding::WithinNoise | Finding::Negligible,
+                            Finding::WithinNoise | Finding::Negligible,
+                        ) => ", within noise",
+                        _ => "",
+                    };
+                    text.push_str(finding);
+                }
                 None => text.push_str("epoch time not recorded in every run"),
             }
             text.push_str(&format!(
-                " (mean over {} vs {} runs)",
+                " (mean over {} vs {} runs{})",
                 runs_v.len(),
-                base.len()
+                base.len(),
+                if repetitions > 1 {
+                    format!(", {repetitions} repetitions each")
+                } else {
+                    String::new()
+                }
             ));
             out.push(Verdict {
                 axis,
@@ -311,6 +452,9 @@ pub fn verdicts(runs: &[LoadedRun]) -> Vec<Verdict> {
                 accuracy_is_test: has_test,
                 epoch,
                 epoch_time_change: change,
+                data_wait,
+                compute,
+                repetitions,
                 text,
             });
         }

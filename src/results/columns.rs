@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{OptimizerKind, RunParams};
+use crate::config::{OptimizerKind, RunParams, Workers};
 use crate::error::Result;
 
 /// One epoch of one run: what the RunManager tracked, plus where the time went.
@@ -28,6 +28,10 @@ pub struct EpochMetrics {
     /// Wall time since the run started, statistics and evaluation included.
     pub run_seconds: f64,
     pub images: u64,
+    /// Decode workers active at the epoch's end (per process in a cluster): the run's count,
+    /// or where `--workers auto` had got to.
+    #[serde(default)]
+    pub workers: u32,
     /// Bytes of batches that arrived from other processes (cluster mode; 0 in one process).
     #[serde(default)]
     pub bytes_received: u64,
@@ -66,6 +70,7 @@ impl EpochMetrics {
             epoch_seconds: f64::NAN,
             run_seconds: f64::NAN,
             images: 0,
+            workers: 0,
             bytes_received: 0,
             skipped_records: 0,
             images_per_second: f64::NAN,
@@ -157,10 +162,12 @@ static COLUMNS: &[Column] = &[
     Column { name: "optimizer", kind: Kind::Str, get: |r| Value::Str(r.0.optimizer.name().into()), set: |r, v| if let Value::Str(s) = v && let Ok(o) = <OptimizerKind as clap::ValueEnum>::from_str(&s, false) { r.0.optimizer = o } },
     Column { name: "lr", kind: Kind::F64, get: |r| n(r.0.lr), set: |r, v| r.0.lr = v.num() },
     Column { name: "batch_size", kind: Kind::U32, get: |r| n(r.0.batch_size as f64), set: |r, v| r.0.batch_size = v.count() as usize },
-    Column { name: "workers", kind: Kind::U32, get: |r| n(r.0.workers as f64), set: |r, v| r.0.workers = v.count() as usize },
+    Column { name: "workers", kind: Kind::U32, get: |r| n(r.1.workers), set: |r, v| { r.1.workers = v.count() as u32; r.0.workers = Workers::Fixed(r.1.workers as usize) } },
+    Column { name: "workers_mode", kind: Kind::Str, get: |r| Value::Str(r.0.workers.mode().into()), set: |r, v| if let Value::Str(s) = v && s == "auto" { r.0.workers = Workers::Auto } },
     Column { name: "processes", kind: Kind::U32, get: |r| n(r.0.processes), set: |r, v| r.0.processes = v.count() as u32 },
     Column { name: "device", kind: Kind::Str, get: |r| Value::Str(r.0.device.clone()), set: |r, v| if let Value::Str(s) = v { r.0.device = s } },
     Column { name: "normalize", kind: Kind::Bool, get: |r| Value::Bool(r.0.normalize), set: |r, v| if let Value::Bool(b) = v { r.0.normalize = b } },
+    Column { name: "repeat", kind: Kind::U32, get: |r| n(r.0.repeat), set: |r, v| r.0.repeat = (v.count() as u32).max(1) },
     Column { name: "seed", kind: Kind::U64, get: |r| n(r.0.seed as f64), set: |r, v| r.0.seed = v.count() },
     Column { name: "epoch", kind: Kind::U32, get: |r| n(r.1.epoch), set: |r, v| r.1.epoch = v.count() as u32 },
     Column { name: "loss", kind: Kind::OptF64, get: |r| Value::Num(r.1.loss), set: |r, v| r.1.loss = v.opt() },
@@ -303,16 +310,18 @@ mod tests {
             optimizer: OptimizerKind::Sgd,
             lr: 0.01,
             batch_size: 100,
-            workers: 2,
+            workers: Workers::Auto,
             device: "cpu".into(),
             normalize: true,
             seed: 7,
             processes: 2,
+            repeat: 3,
         };
         let mut row = EpochMetrics::missing();
         row.epoch = 4;
         row.loss = Some(0.5);
         row.images = 600;
+        row.workers = 2;
         row.epoch_seconds = 1.25;
         let batch = to_record_batch(&params, &[row.clone()]).unwrap();
         assert_eq!(batch.num_columns(), COLUMNS.len());
@@ -320,6 +329,7 @@ mod tests {
         assert_eq!(back[0].0, params);
         assert_eq!(back[0].1.loss, row.loss);
         assert_eq!(back[0].1.images, 600);
+        assert_eq!(back[0].1.workers, 2);
         assert_eq!(back[0].1.epoch, 4);
         assert!(back[0].1.run_seconds.is_nan());
     }

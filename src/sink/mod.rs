@@ -101,6 +101,7 @@ impl<'a> EpochFeed<'a> {
             epoch_seconds,
             run_seconds: clock.start.elapsed().as_secs_f64(),
             images,
+            workers: self.loader.workers() as u32,
             bytes_received: self.bytes,
             skipped_records: self.skips,
             images_per_second: images as f64 / epoch_seconds,

@@ -13,7 +13,7 @@ use crate::results::EpochMetrics;
 /// "Touch" reads every label and one image value per 4 KiB page: enough that a lazy loader
 /// could not skip work, little enough that the sink measures the loader, not itself.
 pub fn drain(
-    mut loader: Loader,
+    loader: &mut Loader,
     epochs: u32,
     clock: super::RunClock,
     skipped: &mut Vec<BadRecord>,
@@ -23,7 +23,7 @@ pub fn drain(
     let mut checksum = 0f64;
     for epoch in 0..epochs {
         let (mut touch, mut images) = (0.0, 0u64);
-        let mut feed = EpochFeed::new(&mut loader, epoch, skipped);
+        let mut feed = EpochFeed::new(loader, epoch, skipped);
         for _ in 0..per_epoch {
             let batch = feed.next_batch()?;
             let t2 = Instant::now();

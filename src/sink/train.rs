@@ -219,7 +219,7 @@ impl Trainer {
     /// records skipped in the first epoch are appended to `skipped`.
     pub fn fit(
         &mut self,
-        mut loader: Loader,
+        loader: &mut Loader,
         epochs: u32,
         test: &[Batch],
         clock: super::RunClock,
@@ -232,7 +232,7 @@ impl Trainer {
             let bar = progress_bar(per_epoch, epoch, epochs);
             let (mut compute, mut tally) = (0.0, Tally::new(self.device));
             self.net.set_train(true);
-            let mut feed = EpochFeed::new(&mut loader, epoch, skipped);
+            let mut feed = EpochFeed::new(loader, epoch, skipped);
             for _ in 0..per_epoch {
                 let batch = feed.next_batch()?;
                 let t2 = Instant::now();

@@ -154,6 +154,7 @@ fn parse_split(
         pixels,
         labels: lpayload.iter().map(|&l| l as i64).collect(),
         classes,
+        work: 0,
     })
 }
 
@@ -302,6 +303,7 @@ mod tests {
             pixels: (0..12).collect(),
             labels: vec![3, 7],
             classes: 10,
+            work: 0,
         }
     }
 

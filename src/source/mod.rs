@@ -67,6 +67,10 @@ pub struct Split {
     pub pixels: Vec<u8>,
     pub labels: Vec<i64>,
     pub classes: usize,
+    /// Extra CPU work per record when it is gathered, in thousands of rounds of a hash: the
+    /// synthetic source's `work=K`, which makes decoding as expensive as a benchmark or test
+    /// needs. 0 for real data.
+    pub work: u32,
 }
 
 impl Split {
@@ -75,6 +79,15 @@ impl Split {
     }
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+    /// Spends this split's `work` on record `i`: a chain of dependent multiplications that the
+    /// compiler cannot skip. On this machine's cores one thousand rounds take about 1 µs.
+    pub fn spend_work(&self, i: usize) {
+        let mut x = i as u64 | 1;
+        for _ in 0..self.work as u64 * 1000 {
+            x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+        }
+        std::hint::black_box(x);
     }
     /// The `[C,H,W]` pixels of record `i`.
     pub fn image(&self, i: usize) -> &[u8] {

@@ -15,6 +15,9 @@ pub struct SyntheticSpec {
     pub shape: Shape,
     pub classes: usize,
     pub seed: u64,
+    /// Extra decode work per image, thousands of hash rounds (about 1 µs each here): an
+    /// artificially expensive decode for tests and benchmarks. Default 0.
+    pub work: u32,
 }
 
 impl Default for SyntheticSpec {
@@ -29,6 +32,7 @@ impl Default for SyntheticSpec {
             },
             classes: 10,
             seed: 0,
+            work: 0,
         }
     }
 }
@@ -62,6 +66,10 @@ impl SyntheticSpec {
                 "channels" => s.shape.channels = num(v)?,
                 "classes" => s.classes = num(v)?,
                 "seed" => s.seed = num(v)? as u64,
+                "work" => {
+                    s.work = u32::try_from(num(v)?)
+                        .map_err(|_| bad(format!("work: '{v}' is too large")))?
+                }
                 "size" => {
                     let (h, w) = v
                         .split_once('x')
@@ -71,7 +79,7 @@ impl SyntheticSpec {
                 }
                 _ => {
                     return Err(bad(format!(
-                        "unknown key '{k}' (known: images, test, channels, size, classes, seed)"
+                        "unknown key '{k}' (known: images, test, channels, size, classes, seed, work)"
                     )));
                 }
             }
@@ -157,6 +165,7 @@ impl SyntheticSpec {
             pixels,
             labels,
             classes: self.classes,
+            work: self.work,
         }
     }
 }
@@ -179,7 +188,11 @@ impl std::fmt::Display for SyntheticSpec {
             self.classes,
             self.seed,
             self.test
-        )
+        )?;
+        if self.work > 0 {
+            write!(f, ",work={}", self.work)?;
+        }
+        Ok(())
     }
 }
 

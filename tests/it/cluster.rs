@@ -14,8 +14,9 @@ use flowload::cluster::{
     self, Announce, ClusterLoader, ClusterSpec, FollowerCluster, FollowerProcess, Role,
     TrainerCluster, TrainerProcess,
 };
+use flowload::config::Workers;
 use flowload::loader::stats::{StatsOutcome, StatsSource};
-use flowload::loader::{LoaderConfig, compute_stats};
+use flowload::loader::{BatchStream, Limits, LoaderConfig, Tuning, compute_stats};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
@@ -26,7 +27,7 @@ use flowload::stats_store::StatsStore;
 
 use crate::common::{Seen, free_ports};
 
-fn config(records: &Records, threads: usize, wire: WireFormat) -> LoaderConfig {
+fn config(records: &Records, workers: Workers, wire: WireFormat) -> LoaderConfig {
     LoaderConfig {
         order: EpochOrder {
             records: records.len(),
@@ -37,7 +38,11 @@ fn config(records: &Records, threads: usize, wire: WireFormat) -> LoaderConfig {
             window: records.window(),
         },
         epochs: 3,
-        workers: threads,
+        workers,
+        limits: Limits {
+            cores: 2,
+            memory: 64,
+        },
         prefetch: 2,
         on_bad_record: OnBadRecord::Fail,
         wire,
@@ -63,8 +68,20 @@ fn roles(connect_timeout: Duration) -> (TrainerProcess, FollowerProcess, Vec<Str
 }
 
 /// Two cluster processes as two threads of this test: process 0 computes the statistics and
-/// collects every batch; process 1 follows its announcements.
+/// collects every batch; process 1 follows its announcements. One decode thread per process.
 fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::Stats, Seen) {
+    let (stats, seen, _) = two_processes_with(records, wire, Workers::Fixed(1), 1);
+    (stats, seen)
+}
+
+/// [`two_processes`] with `workers` and `threads` per process; also what process 0's loader
+/// said of its tuning.
+fn two_processes_with(
+    records: &Records,
+    wire: WireFormat,
+    workers: Workers,
+    threads: usize,
+) -> (flowload::ops::stats::Stats, Seen, Option<Tuning>) {
     let (trainer, follower, _) = roles(Duration::from_secs(20));
     let channels = records.shape().channels;
     std::thread::scope(|s| {
@@ -81,34 +98,48 @@ fn two_processes(records: &Records, wire: WireFormat) -> (flowload::ops::stats::
                                 .stats,
                         )
                     }
-                    Announce::Epochs { .. } => cluster::serve(
-                        records.clone(),
-                        Normalizer::new(stats.as_ref(), channels),
-                        config(records, 1, wire),
-                        session,
-                    )
-                    .unwrap(),
+                    Announce::Epochs { threads, .. } => {
+                        let tuning = cluster::serve(
+                            records.clone(),
+                            Normalizer::new(stats.as_ref(), channels),
+                            config(records, workers, wire),
+                            session,
+                            threads as usize,
+                        )
+                        .unwrap();
+                        // Process 1 tunes its own workers at auto, and only then.
+                        assert_eq!(tuning.is_some(), workers == Workers::Auto);
+                        if let Some(t) = tuning {
+                            assert!((1..=threads as usize).contains(&t.active), "{t:?}");
+                        }
+                    }
                     Announce::Done => return,
                 }
             }
         });
         let mut c0 = TrainerCluster::bind(&trainer, 7).unwrap();
-        let session = c0.open(Announce::Stats { run: 1 }).unwrap();
+        let session = c0.open(Announce::Stats { run: 1, threads: 1 }).unwrap();
         let stats = cluster::compute_stats(records, session, 1, OnBadRecord::Fail, None)
             .unwrap()
             .stats;
-        let session = c0.open(Announce::Epochs { run: 1 }).unwrap();
-        let seen: Seen = ClusterLoader::new(
+        let announce = Announce::Epochs {
+            run: 1,
+            threads: threads as u32,
+        };
+        let session = c0.open(announce).unwrap();
+        let mut loader = ClusterLoader::new(
             records.clone(),
             Normalizer::new(Some(&stats), channels),
-            config(records, 1, wire),
+            config(records, workers, wire),
             session,
+            threads,
         )
-        .unwrap()
-        .map(common::seen_batch)
-        .collect();
+        .unwrap();
+        let seen: Seen = loader.by_ref().map(common::seen_batch).collect();
+        let tuning = loader.tuning();
+        drop(loader);
         c0.finish().unwrap();
-        (stats, seen)
+        (stats, seen, tuning)
     })
 }
 
@@ -130,7 +161,7 @@ fn two_process_stats(records: &Records, caches: [&StatsStore; 2]) -> [StatsOutco
             got.unwrap()
         });
         let mut c0 = TrainerCluster::bind(&trainer, 7).unwrap();
-        let session = c0.open(Announce::Stats { run: 1 }).unwrap();
+        let session = c0.open(Announce::Stats { run: 1, threads: 2 }).unwrap();
         let got = cluster::compute_stats(records, session, 2, OnBadRecord::Fail, Some(caches[0]));
         c0.finish().unwrap();
         [got.unwrap(), follower.join().unwrap()]
@@ -175,6 +206,20 @@ fn each_process_decodes_only_the_shards_it_owns_and_every_process_gets_the_total
     for o in &third {
         assert_eq!(o.stats, single);
         assert_eq!(report(o), (StatsSource::Incremental, 2, 5));
+    }
+}
+
+/// `--workers auto` in a cluster: each process tunes its own active threads (2 each here), and
+/// the batches are those of one process.
+#[test]
+fn auto_workers_in_two_processes_give_the_batches_of_one_process() {
+    let data = common::synthetic("synthetic:images=600,channels=3,size=6x6,seed=4,work=20");
+    let reference = common::seen(&data.train, 1, Some(3), 16, false, 3);
+    for wire in [WireFormat::Raw, WireFormat::Arrow] {
+        let (_, seen, tuning) = two_processes_with(&data.train, wire, Workers::Auto, 2);
+        assert!(seen == reference, "{wire:?}: batches differ");
+        let tuning = tuning.expect("process 0 tunes its workers");
+        assert!((1..=2).contains(&tuning.active), "{tuning:?}");
     }
 }
 
@@ -706,7 +751,7 @@ fn cluster_errors_are_typed_and_name_the_process() {
     let (trainer, follower, addresses) = roles(Duration::from_secs(1));
     // Nobody joins: the timeout names process 1.
     let mut alone = TrainerCluster::bind(&trainer, 7).unwrap();
-    match alone.open(Announce::Epochs { run: 1 }) {
+    match alone.open(Announce::Epochs { run: 1, threads: 1 }) {
         Err(flowload::Error::Cluster(flowload::ClusterError::ConnectTimeout {
             missing,
             me,
@@ -724,7 +769,7 @@ fn cluster_errors_are_typed_and_name_the_process() {
     let mut c1 = FollowerCluster::bind(&follower, 8).unwrap();
     std::thread::scope(|s| {
         let joined = s.spawn(move || c1.next_session().map(drop));
-        let opened = c0.open(Announce::Epochs { run: 1 }).map(drop);
+        let opened = c0.open(Announce::Epochs { run: 1, threads: 1 }).map(drop);
         match joined.join().unwrap() {
             Err(flowload::Error::Cluster(flowload::ClusterError::Refused {
                 by, reason, ..

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use flowload::loader::{self, LoaderConfig, compute_stats};
+use flowload::config::Workers;
+use flowload::loader::{self, Limits, LoaderConfig, compute_stats};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
@@ -53,7 +54,7 @@ pub type Seen = Vec<(u32, usize, Vec<i64>, Vec<u32>)>;
 /// Streams `records` through a normalizing loader and records every batch.
 pub fn seen(
     records: &Records,
-    workers: usize,
+    workers: impl Into<Workers>,
     shuffle: Option<u64>,
     batch_size: usize,
     drop_last: bool,
@@ -73,7 +74,12 @@ pub fn seen(
                 window: records.window(),
             },
             epochs,
-            workers,
+            workers: workers.into(),
+            // What `--workers auto` may use here: 3 threads, whatever the machine has.
+            limits: Limits {
+                cores: 3,
+                memory: 64,
+            },
             prefetch: 2,
             on_bad_record: OnBadRecord::Fail,
             wire: Default::default(),

@@ -182,6 +182,7 @@ fn an_image_folder_gives_the_synthetic_batches_in_class_order() {
         pixels: order.iter().flat_map(|&i| raw.image(i).to_vec()).collect(),
         labels: order.iter().map(|&i| raw.labels[i]).collect(),
         classes: 4,
+        work: 0,
     };
     assert_eq!(batches(&folder, 2, None), batches(&sorted.into(), 0, None));
     assert_eq!(batches(&folder, 3, Some(5)), batches(&folder, 0, Some(5)));

@@ -1,6 +1,7 @@
 //! The integration tests: one crate, one module per concern, so that libtorch is linked once.
 
 mod augment;
+mod auto;
 mod bad_input;
 mod cluster;
 mod common;

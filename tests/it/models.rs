@@ -24,6 +24,7 @@ fn subset(dir: &Path, train: usize, test: usize) {
             pixels: s.pixels[..n * s.shape.len()].to_vec(),
             labels: s.labels[..n].to_vec(),
             classes: s.classes,
+            work: s.work,
         }
         .into()
     };

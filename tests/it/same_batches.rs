@@ -3,7 +3,8 @@
 
 use crate::common;
 
-use flowload::loader::{self, LoaderConfig};
+use flowload::config::Workers;
+use flowload::loader::{self, Limits, LoaderConfig};
 use flowload::ops::decode::OnBadRecord;
 use flowload::ops::normalize::Normalizer;
 use flowload::ops::plan::EpochOrder;
@@ -13,7 +14,7 @@ use crate::common::Seen;
 
 fn collect(
     data: &Dataset,
-    workers: usize,
+    workers: impl Into<Workers>,
     seed: Option<u64>,
     batch_size: usize,
     drop_last: bool,
@@ -42,6 +43,57 @@ fn batch_sequence_is_identical_for_workers_0_1_2_3() {
             "workers={workers}"
         );
     }
+    assert_eq!(
+        collect(&data, Workers::Auto, Some(7), 32, false),
+        reference,
+        "workers=auto"
+    );
+}
+
+/// `auto` changes its count while it runs; the batches do not change with it.
+#[test]
+fn auto_workers_change_count_mid_run_and_give_the_same_batches() {
+    // 50 µs of work per image, 16 per batch: the consumer, which only collects, waits for
+    // data, so the controller adds workers up to its 3-thread limit.
+    let data = common::synthetic("synthetic:images=1600,size=6x6,seed=4,work=50");
+    let order = EpochOrder {
+        records: 1600,
+        batch_size: 16,
+        drop_last: false,
+        shuffle: Some(9),
+        blocks: vec![],
+        window: flowload::source::SHUFFLE_WINDOW,
+    };
+    let config = |workers| LoaderConfig {
+        order: order.clone(),
+        epochs: 3,
+        workers,
+        limits: Limits {
+            cores: 3,
+            memory: 64,
+        },
+        prefetch: 2,
+        on_bad_record: OnBadRecord::Fail,
+        wire: Default::default(),
+    };
+    let run = |workers| {
+        let mut loader = loader::new(
+            data.train.clone(),
+            Normalizer::new(None, 1),
+            config(workers),
+        )
+        .unwrap();
+        let seen: Seen = loader.by_ref().map(common::seen_batch).collect();
+        (seen, loader.workers(), loader.tuning())
+    };
+    let (fixed, _, none) = run(Workers::Fixed(1));
+    assert!(none.is_none(), "a fixed count is not tuned");
+    let (auto, active, tuning) = run(Workers::Auto);
+    assert_eq!(auto, fixed, "the same batches, in the same order");
+    let tuning = tuning.expect("auto reports its tuning");
+    // It added a worker at least once (and may have taken it back on a loaded machine).
+    assert!(tuning.changes >= 1, "{tuning:?}");
+    assert_eq!(tuning.active, active);
 }
 
 #[test]
@@ -110,7 +162,11 @@ fn dropping_the_loader_early_stops_the_workers() {
                 window: flowload::source::SHUFFLE_WINDOW,
             },
             epochs: 100,
-            workers: 3,
+            workers: Workers::Fixed(3),
+            limits: Limits {
+                cores: 1,
+                memory: 1,
+            },
             prefetch: 1,
             on_bad_record: OnBadRecord::Fail,
             wire: Default::default(),

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use flowload::config::{SinkKind, SweepConfig};
+use flowload::config::{SinkKind, SweepConfig, Workers};
 use flowload::results::Existing;
 use flowload::sweep::{SweepOptions, run_sweep};
 
@@ -42,7 +42,7 @@ fn same_seed_same_losses_bit_for_bit_at_any_worker_count() {
     let out = tempfile::tempdir().unwrap();
     let mut p = pipeline(out.path());
     p.epochs = 2;
-    p.grid.workers = vec![0, 1, 2];
+    p.grid.workers = vec![0.into(), 1.into(), 2.into(), Workers::Auto];
     let losses = |p: &SweepConfig| -> Vec<Vec<u64>> {
         let options = SweepOptions {
             existing: Existing::Overwrite,
@@ -63,6 +63,7 @@ fn same_seed_same_losses_bit_for_bit_at_any_worker_count() {
     let a = losses(&p);
     assert_eq!(a[0], a[1], "workers 0 vs 1");
     assert_eq!(a[0], a[2], "workers 0 vs 2");
+    assert_eq!(a[0], a[3], "workers 0 vs auto");
     assert_eq!(a, losses(&p), "a second sweep");
     p.seed = 6;
     assert_ne!(a[0], losses(&p)[0], "another seed");

@@ -1,0 +1,298 @@
+//! The `--workers auto` source: batches handed out in run order, one at a time, to whichever
+//! active worker asks first, within a window of batches ahead of the trainer.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{Scope, StreamVec};
+
+use super::plan::{BatchPlan, EpochOrder};
+
+/// How long a parked worker sleeps before it looks again for a cancelled run.
+const PARK: Duration = Duration::from_millis(50);
+
+/// The dispenser shared by the workers and the consumer. A ticket is a batch's run position
+/// (`epoch · batches_per_epoch + index`); tickets go out in order, and only while fewer than
+/// `per_worker × active` are out ahead of the consumer, so that what is prefetched is bounded.
+pub struct Tickets {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Nanoseconds active workers spent parked on a full window (not counting the run's end).
+    parked_ns: AtomicU64,
+}
+
+struct State {
+    next: u64,
+    total: u64,
+    consumed: u64,
+    active: usize,
+    per_worker: u64,
+    cancelled: bool,
+    /// Each worker's tickets in the order it took them, and when: its outputs come out in
+    /// that order.
+    taken: Vec<VecDeque<(u64, Instant)>>,
+}
+
+impl Tickets {
+    /// `total` tickets for `workers` threads, of which one is active; `per_worker` is how many
+    /// each may have out (prefetch + the one being built).
+    pub fn new(total: u64, workers: usize, per_worker: usize) -> Tickets {
+        Tickets {
+            state: Mutex::new(State {
+                next: 0,
+                total,
+                consumed: 0,
+                active: 1,
+                per_worker: per_worker.max(1) as u64,
+                cancelled: false,
+                taken: vec![VecDeque::new(); workers],
+            }),
+            changed: Condvar::new(),
+            parked_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A worker that panicked while holding the lock leaves valid counters behind.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next ticket for `worker`, waiting while it is inactive or the window is full;
+    /// `None` when the run is over or cancelled.
+    pub fn take(&self, worker: usize) -> Option<u64> {
+        let mut s = self.lock();
+        loop {
+            if s.cancelled || s.next >= s.total {
+                return None;
+            }
+            let active = worker < s.active;
+            if active && s.next < s.consumed + s.per_worker * s.active as u64 {
+                let t = s.next;
+                s.next += 1;
+                s.taken[worker].push_back((t, Instant::now()));
+                return Some(t);
+            }
+            let parked = Instant::now();
+            s = self
+                .changed
+                .wait_timeout(s, PARK)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if active && s.next < s.total {
+                let ns = parked.elapsed().as_nanos() as u64;
+                self.parked_ns.fetch_add(ns, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The ticket of `worker`'s next output, and when it was taken.
+    pub fn finished(&self, worker: usize) -> Option<(u64, Instant)> {
+        self.lock().taken[worker].pop_front()
+    }
+
+    /// The consumer has taken every batch before `through` (never moves back: in a cluster,
+    /// workers learn it from their probes at different moments).
+    pub fn consumed(&self, through: u64) {
+        let mut s = self.lock();
+        if through > s.consumed {
+            s.consumed = through;
+            drop(s);
+            self.changed.notify_all();
+        }
+    }
+
+    /// [`Tickets::take`] without waiting, for a cluster's workers, which must keep stepping to
+    /// answer the network.
+    pub fn try_take(&self, worker: usize) -> Take {
+        let mut s = self.lock();
+        if s.cancelled || s.next >= s.total {
+            return Take::Done;
+        }
+        let active = worker < s.active;
+        if active && s.next < s.consumed + s.per_worker * s.active as u64 {
+            let t = s.next;
+            s.next += 1;
+            s.taken[worker].push_back((t, Instant::now()));
+            return Take::Ticket(t);
+        }
+        Take::Wait {
+            active,
+            next: s.next,
+        }
+    }
+
+    /// Adds time an active worker spent waiting for a ticket on a full window.
+    pub fn add_parked(&self, d: Duration) {
+        self.parked_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_active(&self, n: usize) {
+        self.lock().active = n.max(1);
+        self.changed.notify_all();
+    }
+
+    pub fn cancel(&self) {
+        self.lock().cancelled = true;
+        self.changed.notify_all();
+    }
+
+    /// Seconds the active workers have spent parked on a full window since the last call.
+    pub fn take_parked(&self) -> f64 {
+        self.parked_ns.swap(0, Ordering::Relaxed) as f64 * 1e-9
+    }
+}
+
+/// What [`Tickets::try_take`] gives.
+pub enum Take {
+    Ticket(u64),
+    /// None now: the worker is inactive, or the window is full; `next` is the next ticket.
+    Wait {
+        active: bool,
+        next: u64,
+    },
+    Done,
+}
+
+/// One process's share of a cluster run: the batches at run positions `seq` with
+/// `seq mod processes = process`, as tickets `0, 1, …` of its own dispenser.
+#[derive(Clone, Copy, Debug)]
+pub struct Share {
+    pub process: usize,
+    pub processes: usize,
+}
+
+impl Share {
+    /// Tickets of this share among `total` batches.
+    pub fn tickets(&self, total: u64) -> u64 {
+        let (p, n) = (self.process as u64, self.processes as u64);
+        if total > p {
+            (total - p).div_ceil(n)
+        } else {
+            0
+        }
+    }
+    /// The run position of ticket `k`.
+    pub fn seq(&self, k: u64) -> u64 {
+        k * self.processes as u64 + self.process as u64
+    }
+    /// Tickets of this share before run position `seq`.
+    pub fn before(&self, seq: u64) -> u64 {
+        let p = self.process as u64;
+        if seq > p {
+            (seq - p).div_ceil(self.processes as u64)
+        } else {
+            0
+        }
+    }
+}
+
+/// How often a cluster worker without a ticket looks again: as the gated plan source.
+const POLL: Duration = Duration::from_millis(1);
+
+/// A cluster's `--workers auto` source: the plans of this process's share, taken from its
+/// dispenser by whichever active worker asks, at time = run position, each only while this
+/// process has fewer than its window out ahead of the trainer — whose position is the frontier
+/// of `probe`, where batches are handed over. A worker without a ticket holds its capability at
+/// the dispenser's next ticket (no worker of this process can emit anything earlier) and polls.
+pub fn gated_ticket_source<'scope>(
+    scope: Scope<'scope, u64>,
+    order: EpochOrder,
+    tickets: std::sync::Arc<Tickets>,
+    share: Share,
+    probe: timely::dataflow::ProbeHandle<u64>,
+) -> StreamVec<'scope, u64, BatchPlan> {
+    // This worker's index within its process: timely numbers a cluster's workers process by
+    // process.
+    let me = scope.index() % (scope.peers() / share.processes).max(1);
+    let per_epoch = order.batches_per_epoch().max(1) as u64;
+    let mut permutation: Option<(u32, Vec<u32>)> = None;
+    let mut waiting: Option<Instant> = None;
+    source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(
+        scope,
+        "GatedTickets",
+        move |cap, info| {
+            let activator = scope.activator_for(info.address);
+            let mut cap = Some(cap);
+            move |output| {
+                let Some(c) = cap.as_mut() else { return };
+                let trainer = probe.with_frontier(|f| f.iter().min().copied());
+                tickets.consumed(share.before(trainer.unwrap_or(u64::MAX)));
+                match tickets.try_take(me) {
+                    Take::Ticket(k) => {
+                        if let Some(t) = waiting.take() {
+                            tickets.add_parked(t.elapsed());
+                        }
+                        let seq = share.seq(k);
+                        let (epoch, index) = ((seq / per_epoch) as u32, (seq % per_epoch) as usize);
+                        if permutation.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                            permutation = Some((epoch, order.permutation(epoch)));
+                        }
+                        let (_, perm) = permutation.as_ref().expect("set above");
+                        c.downgrade(&seq);
+                        output.session(&*c).give(order.plan(epoch, perm, index));
+                        activator.activate();
+                    }
+                    Take::Wait { active, next } => {
+                        let next = share.seq(next);
+                        if next > *c.time() {
+                            c.downgrade(&next);
+                        }
+                        match (active, waiting) {
+                            (true, Some(t)) => {
+                                tickets.add_parked(t.elapsed());
+                                waiting = Some(Instant::now());
+                            }
+                            (true, None) => waiting = Some(Instant::now()),
+                            (false, _) => waiting = None,
+                        }
+                        activator.activate_after(POLL);
+                    }
+                    Take::Done => cap = None,
+                }
+            }
+        },
+    )
+}
+
+/// Emits the plans of the tickets this worker takes, at time = epoch, until none is left.
+/// Blocking in [`Tickets::take`] parks the worker thread: its dataflow exchanges nothing with
+/// the others, and it holds no batch while parked (the previous one has gone to the queue).
+pub fn ticket_source<'scope>(
+    scope: Scope<'scope, u64>,
+    order: EpochOrder,
+    tickets: std::sync::Arc<Tickets>,
+) -> StreamVec<'scope, u64, BatchPlan> {
+    let me = scope.index();
+    let per_epoch = order.batches_per_epoch().max(1) as u64;
+    let mut permutation: Option<(u32, Vec<u32>)> = None;
+    source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(
+        scope,
+        "Tickets",
+        move |cap, info| {
+            let activator = scope.activator_for(info.address);
+            let mut cap = Some(cap);
+            move |output| {
+                let Some(c) = cap.as_mut() else { return };
+                let Some(ticket) = tickets.take(me) else {
+                    cap = None;
+                    return;
+                };
+                let (epoch, index) = ((ticket / per_epoch) as u32, (ticket % per_epoch) as usize);
+                if permutation.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                    permutation = Some((epoch, order.permutation(epoch)));
+                }
+                let (_, perm) = permutation.as_ref().expect("set above");
+                if epoch as u64 > *c.time() {
+                    c.downgrade(&(epoch as u64));
+                }
+                output.session(&*c).give(order.plan(epoch, perm, index));
+                activator.activate();
+            }
+        },
+    )
+}
