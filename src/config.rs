@@ -234,16 +234,25 @@ impl Serialize for Workers {
 
 impl<'de> Deserialize<'de> for Workers {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Given {
-            Count(u64),
-            Word(String),
+        struct Count;
+        impl serde::de::Visitor<'_> for Count {
+            type Value = Workers;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a worker count: a non-negative integer or \"auto\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> std::result::Result<Workers, E> {
+                Ok(Workers::Fixed(n as usize))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<Workers, E> {
+                u64::try_from(n)
+                    .map(|n| Workers::Fixed(n as usize))
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Workers, E> {
+                s.parse().map_err(E::custom)
+            }
         }
-        match Given::deserialize(d)? {
-            Given::Count(n) => Ok(Workers::Fixed(n as usize)),
-            Given::Word(w) => w.parse().map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(Count)
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::Parser;
 use cli::{Cli, ClusterLocalArgs, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
 use flowload::cluster::Role;
+use flowload::config::Workers;
 use flowload::loader::stats::statistics;
 use flowload::report;
 use flowload::results::Existing;
@@ -81,7 +82,12 @@ fn stats(args: StatsArgs) -> anyhow::Result<()> {
     let (data, on_bad_record) = args.source_args.open(&args.source)?;
     let started = Instant::now();
     let store = args.cache.setting().open();
-    let outcome = statistics(&data.train, args.workers, on_bad_record, store.as_ref())?;
+    // `auto`: a statistics pass has no trainer beside it, so every core.
+    let workers = match args.workers {
+        Workers::Fixed(n) => n,
+        Workers::Auto => flowload::sweep::cores(),
+    };
+    let outcome = statistics(&data.train, workers, on_bad_record, store.as_ref())?;
     let seconds = started.elapsed().as_secs_f64();
     let (stats, pass) = (outcome.stats, outcome.report);
     stats.check_variance(data.train.origin())?;
@@ -122,7 +128,7 @@ fn stats(args: StatsArgs) -> anyhow::Result<()> {
     );
     println!(
         "statistics pass: {seconds:.3} s on {} worker(s), {}: {} of {} shard(s) decoded",
-        args.workers,
+        workers,
         pass.source.name(),
         pass.decoded,
         pass.parts

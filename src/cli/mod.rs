@@ -177,9 +177,9 @@ pub(crate) struct StatsArgs {
     /// Any source: a directory of IDX files, Parquet shards (a file, a directory or a glob), an
     /// image folder, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
     pub source: String,
-    /// Timely worker threads for the statistics pass (0 = the main thread).
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
+    /// Timely worker threads for the statistics pass (0 = the main thread; auto = every core).
+    #[arg(long, default_value_t = Workers::Fixed(1))]
+    pub workers: Workers,
     /// Print exactly one JSON object, the format `--stats FILE` reads.
     #[arg(long)]
     pub json: bool,

@@ -338,16 +338,10 @@ fn built(
 ) -> impl FnMut(&Result<DecodedBatch>) + 'static {
     let mut previous: Option<Instant> = None;
     move |_| {
-        // Each plan the source gave makes exactly one decoded batch, in order.
-        let (_, taken) = tickets
-            .finished(worker)
-            .expect("one batch per ticket taken");
-        let now = Instant::now();
-        let start = previous.map_or(taken, |p| p.max(taken));
-        previous = Some(now);
+        let (_, secs) = tickets.built(worker, &mut previous);
         let parked = tickets.take_parked();
         let mut t = tuner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = t.built((now - start).as_secs_f64(), parked) {
+        if let Some(n) = t.built(secs, parked) {
             tickets.set_active(n);
         }
     }

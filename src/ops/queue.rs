@@ -54,17 +54,8 @@ impl<T: Timestamp> IntoQueue<T> for StreamVec<'_, T, Result<Batch>> {
             input.for_each_stamp(|_cap, data| {
                 for batches in data {
                     for batch in batches.drain(..) {
-                        // Each plan the source gave makes exactly one output, in order.
-                        let (ticket, taken) = tickets
-                            .finished(worker)
-                            .expect("one output per ticket taken");
-                        let now = Instant::now();
-                        let start = previous.map_or(taken, |p| p.max(taken));
-                        previous = Some(now);
-                        if tx
-                            .send((ticket, (now - start).as_secs_f64(), batch))
-                            .is_err()
-                        {
+                        let (ticket, secs) = tickets.built(worker, &mut previous);
+                        if tx.send((ticket, secs, batch)).is_err() {
                             tickets.cancel();
                         }
                     }

@@ -89,9 +89,18 @@ impl Tickets {
         }
     }
 
-    /// The ticket of `worker`'s next output, and when it was taken.
-    pub fn finished(&self, worker: usize) -> Option<(u64, Instant)> {
-        self.lock().taken[worker].pop_front()
+    /// `worker`'s next output: its ticket, and the seconds it took to build — from when the
+    /// ticket was taken, or from the worker's previous output (`previous`, updated here) if that
+    /// came later: a ticket taken early waited for it.
+    pub fn built(&self, worker: usize, previous: &mut Option<Instant>) -> (u64, f64) {
+        // Each plan the source gave makes exactly one output, in order.
+        let (ticket, taken) = self.lock().taken[worker]
+            .pop_front()
+            .expect("one output per ticket taken");
+        let now = Instant::now();
+        let start = previous.map_or(taken, |p| p.max(taken));
+        *previous = Some(now);
+        (ticket, (now - start).as_secs_f64())
     }
 
     /// The consumer has taken every batch before `through` (never moves back: in a cluster,

@@ -37,7 +37,7 @@ fn column(path: &Path, name: &str) -> Vec<String> {
 fn auto_in_a_grid_records_its_mode_active_counts_and_where_it_settled() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
-    let (stdout, stderr, ok) = run(&[
+    let args = [
         "run",
         "--data",
         EXPENSIVE,
@@ -51,7 +51,8 @@ fn auto_in_a_grid_records_its_mode_active_counts_and_where_it_settled() {
         "2",
         "--out",
         out,
-    ]);
+    ];
+    let (stdout, stderr, ok) = run(&args);
     assert!(ok, "{stderr}");
     let line = stdout.lines().find(|l| l.starts_with("run 3/3")).unwrap();
     assert!(line.contains("workers=auto"), "{line}");
@@ -95,22 +96,7 @@ fn auto_in_a_grid_records_its_mode_active_counts_and_where_it_settled() {
     assert!(read.rows.iter().all(|e| e.workers >= 1));
 
     // `--resume` knows the auto run as the same run.
-    let (stdout, stderr, ok) = run(&[
-        "run",
-        "--data",
-        EXPENSIVE,
-        "--sink",
-        "null",
-        "--workers",
-        "0,1,auto",
-        "--batch-size",
-        "50",
-        "--epochs",
-        "2",
-        "--out",
-        out,
-        "--resume",
-    ]);
+    let (stdout, stderr, ok) = run(&[&args[..], &["--resume"]].concat());
     assert!(ok, "{stderr}");
     assert_eq!(stdout.matches("already complete").count(), 3, "{stdout}");
 }

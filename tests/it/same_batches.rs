@@ -149,32 +149,36 @@ fn normalized_batches_have_zero_mean_unit_std_per_channel() {
 #[test]
 fn dropping_the_loader_early_stops_the_workers() {
     let data = common::synthetic("synthetic:images=2000,size=8x8,seed=2");
-    let mut loader = loader::new(
-        data.train.clone(),
-        Normalizer::new(None, 1),
-        LoaderConfig {
-            order: EpochOrder {
-                records: 2000,
-                batch_size: 10,
-                drop_last: false,
-                shuffle: Some(1),
-                blocks: vec![],
-                window: flowload::source::SHUFFLE_WINDOW,
+    for workers in [Workers::Fixed(3), Workers::Auto] {
+        let mut loader = loader::new(
+            data.train.clone(),
+            Normalizer::new(None, 1),
+            LoaderConfig {
+                order: EpochOrder {
+                    records: 2000,
+                    batch_size: 10,
+                    drop_last: false,
+                    shuffle: Some(1),
+                    blocks: vec![],
+                    window: flowload::source::SHUFFLE_WINDOW,
+                },
+                epochs: 100,
+                workers,
+                limits: Limits {
+                    cores: 3,
+                    memory: 3,
+                },
+                prefetch: 1,
+                on_bad_record: OnBadRecord::Fail,
+                wire: Default::default(),
             },
-            epochs: 100,
-            workers: Workers::Fixed(3),
-            limits: Limits {
-                cores: 1,
-                memory: 1,
-            },
-            prefetch: 1,
-            on_bad_record: OnBadRecord::Fail,
-            wire: Default::default(),
-        },
-    )
-    .unwrap();
-    assert!(loader.next().unwrap().is_ok());
-    drop(loader); // must return: the workers are blocked on full queues until the queues go away
+        )
+        .unwrap();
+        assert!(loader.next().unwrap().is_ok());
+        // Must return: fixed workers are blocked on full queues until the queues go away, auto
+        // workers are parked on a full window until the tickets are cancelled.
+        drop(loader);
+    }
 }
 
 #[test]
