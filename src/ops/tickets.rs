@@ -156,6 +156,36 @@ impl Tickets {
     }
 }
 
+/// The plan of any run position, keeping the current epoch's permutation (a worker's tickets
+/// only go forward, so each epoch's is made once per worker).
+struct Plans {
+    order: EpochOrder,
+    per_epoch: u64,
+    permutation: Option<(u32, Vec<u32>)>,
+}
+
+impl Plans {
+    fn new(order: EpochOrder) -> Plans {
+        Plans {
+            per_epoch: order.batches_per_epoch().max(1) as u64,
+            order,
+            permutation: None,
+        }
+    }
+
+    fn at(&mut self, seq: u64) -> BatchPlan {
+        let (epoch, index) = (
+            (seq / self.per_epoch) as u32,
+            (seq % self.per_epoch) as usize,
+        );
+        if self.permutation.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            self.permutation = Some((epoch, self.order.permutation(epoch)));
+        }
+        let (_, perm) = self.permutation.as_ref().expect("set above");
+        self.order.plan(epoch, perm, index)
+    }
+}
+
 /// What [`Tickets::try_take`] gives.
 pub enum Take {
     Ticket(u64),
@@ -218,8 +248,7 @@ pub fn gated_ticket_source<'scope>(
     // This worker's index within its process: timely numbers a cluster's workers process by
     // process.
     let me = scope.index() % (scope.peers() / share.processes).max(1);
-    let per_epoch = order.batches_per_epoch().max(1) as u64;
-    let mut permutation: Option<(u32, Vec<u32>)> = None;
+    let mut plans = Plans::new(order);
     let mut waiting: Option<Instant> = None;
     source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(
         scope,
@@ -237,13 +266,8 @@ pub fn gated_ticket_source<'scope>(
                             tickets.add_parked(t.elapsed());
                         }
                         let seq = share.seq(k);
-                        let (epoch, index) = ((seq / per_epoch) as u32, (seq % per_epoch) as usize);
-                        if permutation.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                            permutation = Some((epoch, order.permutation(epoch)));
-                        }
-                        let (_, perm) = permutation.as_ref().expect("set above");
                         c.downgrade(&seq);
-                        output.session(&*c).give(order.plan(epoch, perm, index));
+                        output.session(&*c).give(plans.at(seq));
                         activator.activate();
                     }
                     Take::Wait { active, next } => {
@@ -268,6 +292,20 @@ pub fn gated_ticket_source<'scope>(
     )
 }
 
+/// Cancels the run's tickets when dropped by a panicking thread. The auto loader's workers
+/// share one queue, so a worker that died would leave the consumer waiting for its ticket while
+/// the others park on the window; cancelling ends them all, the queue disconnects, and the
+/// consumer reports the panic.
+pub struct CancelOnPanic(pub std::sync::Arc<Tickets>);
+
+impl Drop for CancelOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.cancel();
+        }
+    }
+}
+
 /// Emits the plans of the tickets this worker takes, at time = epoch, until none is left.
 /// Blocking in [`Tickets::take`] parks the worker thread: its dataflow exchanges nothing with
 /// the others, and it holds no batch while parked (the previous one has gone to the queue).
@@ -277,8 +315,9 @@ pub fn ticket_source<'scope>(
     tickets: std::sync::Arc<Tickets>,
 ) -> StreamVec<'scope, u64, BatchPlan> {
     let me = scope.index();
-    let per_epoch = order.batches_per_epoch().max(1) as u64;
-    let mut permutation: Option<(u32, Vec<u32>)> = None;
+    let mut plans = Plans::new(order);
+    // Lives as long as this operator: a panic anywhere in the worker's dataflow drops it.
+    let watch = CancelOnPanic(tickets.clone());
     source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(
         scope,
         "Tickets",
@@ -287,21 +326,78 @@ pub fn ticket_source<'scope>(
             let mut cap = Some(cap);
             move |output| {
                 let Some(c) = cap.as_mut() else { return };
-                let Some(ticket) = tickets.take(me) else {
+                let Some(ticket) = watch.0.take(me) else {
                     cap = None;
                     return;
                 };
-                let (epoch, index) = ((ticket / per_epoch) as u32, (ticket % per_epoch) as usize);
-                if permutation.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                    permutation = Some((epoch, order.permutation(epoch)));
+                let plan = plans.at(ticket);
+                if plan.epoch as u64 > *c.time() {
+                    c.downgrade(&(plan.epoch as u64));
                 }
-                let (_, perm) = permutation.as_ref().expect("set above");
-                if epoch as u64 > *c.time() {
-                    c.downgrade(&(epoch as u64));
-                }
-                output.session(&*c).give(order.plan(epoch, perm, index));
+                output.session(&*c).give(plan);
                 activator.activate();
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_window_bounds_tickets_and_a_panicking_worker_cancels_the_rest() {
+        let t = Arc::new(Tickets::new(10, 2, 2));
+        // One active worker, 2 tickets ahead of the consumer.
+        assert_eq!((t.take(0), t.take(0)), (Some(0), Some(1)));
+        assert!(matches!(
+            t.try_take(0),
+            Take::Wait {
+                active: true,
+                next: 2
+            }
+        ));
+        assert!(matches!(t.try_take(1), Take::Wait { active: false, .. }));
+        t.consumed(1);
+        assert!(matches!(t.try_take(0), Take::Ticket(2)));
+        t.set_active(2);
+        assert!(matches!(t.try_take(1), Take::Ticket(3)));
+        assert!(matches!(t.try_take(0), Take::Ticket(4)), "2 × 2 ahead of 1");
+        assert!(matches!(t.try_take(1), Take::Wait { active: true, .. }));
+        // Worker 1 is blocked on the full window when worker 0 panics.
+        let waiter = {
+            let t = t.clone();
+            std::thread::spawn(move || t.take(1))
+        };
+        let dying = {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let _watch = CancelOnPanic(t);
+                panic!("a worker fails");
+            })
+        };
+        assert!(dying.join().is_err());
+        assert_eq!(
+            waiter.join().unwrap(),
+            None,
+            "cancelled: no ticket, no hang"
+        );
+        assert!(matches!(t.try_take(0), Take::Done));
+    }
+
+    #[test]
+    fn a_share_numbers_its_tickets_by_run_position() {
+        let s = Share {
+            process: 1,
+            processes: 3,
+        };
+        assert_eq!(s.tickets(10), 3); // 1, 4, 7
+        assert_eq!((s.seq(0), s.seq(2)), (1, 7));
+        assert_eq!(
+            (s.before(0), s.before(1), s.before(2), s.before(5)),
+            (0, 0, 1, 2)
+        );
+        assert_eq!(s.tickets(1), 0);
+    }
 }
