@@ -279,9 +279,12 @@ fn run_epochs(
     let auto = (config.workers == Workers::Auto).then(|| {
         let total = (config.order.batches_per_epoch() * config.epochs as usize) as u64;
         let per_worker = config.prefetch.max(1) * CLUSTER_SLACK;
+        // The memory limit counts `prefetch + 1` batches per worker; here each may have
+        // `per_worker` out.
+        let memory = config.limits.memory * (config.prefetch.max(1) + 1) / per_worker;
         let limits = Limits {
             cores: config.limits.cores.min(threads),
-            memory: config.limits.memory.min(threads),
+            memory: memory.clamp(1, threads),
         };
         (
             Arc::new(Tickets::new(share.tickets(total), threads, per_worker)),
