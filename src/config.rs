@@ -186,12 +186,13 @@ impl Workers {
             Workers::Auto => "auto",
         }
     }
-    /// Threads a statistics pass or a cluster process uses: the fixed count, at least one;
-    /// for `auto`, `auto_threads`.
-    pub fn threads(self, auto_threads: usize) -> usize {
+    /// Threads where a count must be known before the run (a statistics pass, which has no
+    /// trainer beside it; a cluster's processes, which must agree): the fixed count, or for
+    /// `auto` the `cores` given.
+    pub fn resolve(self, cores: usize) -> usize {
         match self {
-            Workers::Fixed(n) => n.max(1),
-            Workers::Auto => auto_threads.max(1),
+            Workers::Fixed(n) => n,
+            Workers::Auto => cores,
         }
     }
 }

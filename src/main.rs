@@ -8,7 +8,6 @@ use std::time::Instant;
 use clap::Parser;
 use cli::{Cli, ClusterLocalArgs, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
 use flowload::cluster::Role;
-use flowload::config::Workers;
 use flowload::loader::stats::statistics;
 use flowload::report;
 use flowload::results::Existing;
@@ -83,10 +82,7 @@ fn stats(args: StatsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let store = args.cache.setting().open();
     // `auto`: a statistics pass has no trainer beside it, so every core.
-    let workers = match args.workers {
-        Workers::Fixed(n) => n,
-        Workers::Auto => flowload::sweep::cores(),
-    };
+    let workers = args.workers.resolve(flowload::sweep::cores());
     let outcome = statistics(&data.train, workers, on_bad_record, store.as_ref())?;
     let seconds = started.elapsed().as_secs_f64();
     let (stats, pass) = (outcome.stats, outcome.report);

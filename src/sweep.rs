@@ -608,7 +608,7 @@ pub fn run_one(
         (false, _, _) => (None, PassReport::default()),
         (true, Some(s), _) => (Some(s.clone()), file),
         (true, None, Some((c, _))) => {
-            let threads = params.workers.threads(cores());
+            let threads = params.workers.resolve(cores());
             let announce = Announce::Stats {
                 run: params.run,
                 threads: threads as u32,
@@ -619,11 +619,7 @@ pub fn run_one(
         }
         // Records the statistics pass skips are skipped again, and listed, by the epochs.
         (true, None, None) => {
-            // At `auto` the pass has every core: no trainer runs beside it.
-            let threads = match params.workers {
-                Workers::Fixed(n) => n,
-                Workers::Auto => cores(),
-            };
+            let threads = params.workers.resolve(cores());
             let o = loader::stats::statistics(train, threads, policy, store)?;
             (Some(o.stats), o.report)
         }
@@ -640,7 +636,7 @@ pub fn run_one(
     let mut loader: Loader = match cluster {
         Some((c, wire)) => {
             let config = loader_config(pipeline, params, train, wire);
-            let threads = params.workers.threads(cores());
+            let threads = params.workers.resolve(cores());
             let announce = Announce::Epochs {
                 run: params.run,
                 threads: threads as u32,

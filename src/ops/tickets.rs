@@ -66,16 +66,11 @@ impl Tickets {
     pub fn take(&self, worker: usize) -> Option<u64> {
         let mut s = self.lock();
         loop {
-            if s.cancelled || s.next >= s.total {
-                return None;
-            }
-            let active = worker < s.active;
-            if active && s.next < s.consumed + s.per_worker * s.active as u64 {
-                let t = s.next;
-                s.next += 1;
-                s.taken[worker].push_back((t, Instant::now()));
-                return Some(t);
-            }
+            let active = match s.grant(worker) {
+                Take::Ticket(t) => return Some(t),
+                Take::Done => return None,
+                Take::Wait { active, .. } => active,
+            };
             let parked = Instant::now();
             s = self
                 .changed
@@ -83,8 +78,7 @@ impl Tickets {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             if active && s.next < s.total {
-                let ns = parked.elapsed().as_nanos() as u64;
-                self.parked_ns.fetch_add(ns, Ordering::Relaxed);
+                self.add_parked(parked.elapsed());
             }
         }
     }
@@ -117,21 +111,7 @@ impl Tickets {
     /// [`Tickets::take`] without waiting, for a cluster's workers, which must keep stepping to
     /// answer the network.
     pub fn try_take(&self, worker: usize) -> Take {
-        let mut s = self.lock();
-        if s.cancelled || s.next >= s.total {
-            return Take::Done;
-        }
-        let active = worker < s.active;
-        if active && s.next < s.consumed + s.per_worker * s.active as u64 {
-            let t = s.next;
-            s.next += 1;
-            s.taken[worker].push_back((t, Instant::now()));
-            return Take::Ticket(t);
-        }
-        Take::Wait {
-            active,
-            next: s.next,
-        }
+        self.lock().grant(worker)
     }
 
     /// Adds time an active worker spent waiting for a ticket on a full window.
@@ -183,6 +163,26 @@ impl Plans {
         }
         let (_, perm) = self.permutation.as_ref().expect("set above");
         self.order.plan(epoch, perm, index)
+    }
+}
+
+impl State {
+    /// The next ticket for `worker` if it is active and the window has room.
+    fn grant(&mut self, worker: usize) -> Take {
+        if self.cancelled || self.next >= self.total {
+            return Take::Done;
+        }
+        let active = worker < self.active;
+        if active && self.next < self.consumed + self.per_worker * self.active as u64 {
+            let t = self.next;
+            self.next += 1;
+            self.taken[worker].push_back((t, Instant::now()));
+            return Take::Ticket(t);
+        }
+        Take::Wait {
+            active,
+            next: self.next,
+        }
     }
 }
 
