@@ -64,30 +64,42 @@ pub fn seen(
     loader::new(
         records.clone(),
         Normalizer::new(Some(&stats), records.shape().channels),
-        LoaderConfig {
-            order: EpochOrder {
-                records: records.len(),
-                batch_size,
-                drop_last,
-                shuffle,
-                blocks: records.blocks(),
-                window: records.window(),
-            },
-            epochs,
-            workers: workers.into(),
-            // What `--workers auto` may use here: 3 threads, whatever the machine has.
-            limits: Limits {
-                cores: 3,
-                memory: 64,
-            },
-            prefetch: 2,
-            on_bad_record: OnBadRecord::Fail,
-            wire: Default::default(),
-        },
+        loader_config(records, workers, shuffle, batch_size, drop_last, epochs),
     )
     .unwrap()
     .map(seen_batch)
     .collect()
+}
+
+/// A loader over all of `records`, prefetch 2, failing on bad records.
+pub fn loader_config(
+    records: &Records,
+    workers: impl Into<Workers>,
+    shuffle: Option<u64>,
+    batch_size: usize,
+    drop_last: bool,
+    epochs: u32,
+) -> LoaderConfig {
+    LoaderConfig {
+        order: EpochOrder {
+            records: records.len(),
+            batch_size,
+            drop_last,
+            shuffle,
+            blocks: records.blocks(),
+            window: records.window(),
+        },
+        epochs,
+        workers: workers.into(),
+        // What `--workers auto` may use here: 3 threads, whatever the machine has.
+        limits: Limits {
+            cores: 3,
+            memory: 64,
+        },
+        prefetch: 2,
+        on_bad_record: OnBadRecord::Fail,
+        wire: Default::default(),
+    }
 }
 
 /// One loader item as [`Seen`] records it (panicking on an error).

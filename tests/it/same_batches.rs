@@ -56,31 +56,11 @@ fn auto_workers_change_count_mid_run_and_give_the_same_batches() {
     // 50 µs of work per image, 16 per batch: the consumer, which only collects, waits for
     // data, so the controller adds workers up to its 3-thread limit.
     let data = common::synthetic("synthetic:images=1600,size=6x6,seed=4,work=50");
-    let order = EpochOrder {
-        records: 1600,
-        batch_size: 16,
-        drop_last: false,
-        shuffle: Some(9),
-        blocks: vec![],
-        window: flowload::source::SHUFFLE_WINDOW,
-    };
-    let config = |workers| LoaderConfig {
-        order: order.clone(),
-        epochs: 3,
-        workers,
-        limits: Limits {
-            cores: 3,
-            memory: 64,
-        },
-        prefetch: 2,
-        on_bad_record: OnBadRecord::Fail,
-        wire: Default::default(),
-    };
-    let run = |workers| {
+    let run = |workers: Workers| {
         let mut loader = loader::new(
             data.train.clone(),
             Normalizer::new(None, 1),
-            config(workers),
+            common::loader_config(&data.train, workers, Some(9), 16, false, 3),
         )
         .unwrap();
         let seen: Seen = loader.by_ref().map(common::seen_batch).collect();
