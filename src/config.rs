@@ -4,10 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use flowload_core::{DatasetOptions, OnBadRecord, Transforms, Workers};
+
 use crate::error::{Error, Result};
-use crate::ops::decode::OnBadRecord;
-use crate::source::EncodedOptions;
-use crate::source::transforms::Transforms;
 
 /// A pipeline file. Every key is optional; what is left out keeps the default shown.
 /// Unknown keys are rejected with their name.
@@ -16,19 +15,19 @@ use crate::source::transforms::Transforms;
 pub struct SweepConfig {
     /// Name of the sweep; results go to `results/<name>/`. Default: the file's stem.
     pub name: String,
-    /// The training data (and its test split when it has one): a directory of IDX files, Parquet
-    /// shards (a file, a directory or a glob), an image folder, or
-    /// `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
+    /// The training data (and its test split when it has one): any of `flowload_core::FORMATS`,
+    /// a directory of IDX files, Parquet shards (a file, a directory or a glob), an image
+    /// folder, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
     pub data: String,
     /// The test split from another source (its training split is used). Default: the data's own.
     pub test_data: Option<String>,
     /// Decode every image to this size, "HxW". Default: images must all have one size.
     pub resize: Option<String>,
-    /// Transforms of each training image, in order, after `resize`: `random_resized_crop:SIZE`,
-    /// `random_crop:SIZE,padding=P`, `hflip`, `resize:SHORT`, `center_crop:SIZE` (torchvision's
-    /// semantics and defaults). Random draws come from `(seed, epoch, record)`. Default none.
+    /// Transforms of each training image, in order, after `resize`: any of
+    /// `flowload_core::TRANSFORMS` (torchvision's semantics and defaults). Random draws come
+    /// from `(seed, epoch, record)`. Default none.
     pub train_transforms: Vec<String>,
-    /// Transforms of each test image, deterministic only (`resize`, `center_crop`). Default none.
+    /// Transforms of each test image, the deterministic ones only. Default none.
     pub test_transforms: Vec<String>,
     /// Parquet columns holding the image bytes and the label. Default "image" and "label".
     pub image_column: Option<String>,
@@ -171,92 +170,6 @@ impl Default for Grid {
     }
 }
 
-/// A worker count: fixed, or tuned while the run goes (`auto`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Workers {
-    Fixed(usize),
-    Auto,
-}
-
-impl Workers {
-    /// `fixed` or `auto`: the `workers_mode` column.
-    pub fn mode(self) -> &'static str {
-        match self {
-            Workers::Fixed(_) => "fixed",
-            Workers::Auto => "auto",
-        }
-    }
-    /// Threads where a count must be known before the run (a statistics pass, which has no
-    /// trainer beside it; a cluster's processes, which must agree): the fixed count, or for
-    /// `auto` the `cores` given.
-    pub fn resolve(self, cores: usize) -> usize {
-        match self {
-            Workers::Fixed(n) => n,
-            Workers::Auto => cores,
-        }
-    }
-}
-
-impl From<usize> for Workers {
-    fn from(n: usize) -> Workers {
-        Workers::Fixed(n)
-    }
-}
-
-impl std::fmt::Display for Workers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Workers::Fixed(n) => f.pad(&n.to_string()),
-            Workers::Auto => f.pad("auto"),
-        }
-    }
-}
-
-impl std::str::FromStr for Workers {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.trim() {
-            "auto" => Ok(Workers::Auto),
-            n => n.parse().map(Workers::Fixed).map_err(|_| {
-                format!("'{n}' is not a worker count: give a non-negative integer or auto")
-            }),
-        }
-    }
-}
-
-impl Serialize for Workers {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            Workers::Fixed(n) => s.serialize_u64(*n as u64),
-            Workers::Auto => s.serialize_str("auto"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Workers {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Count;
-        impl serde::de::Visitor<'_> for Count {
-            type Value = Workers;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a worker count: a non-negative integer or \"auto\"")
-            }
-            fn visit_u64<E: serde::de::Error>(self, n: u64) -> std::result::Result<Workers, E> {
-                Ok(Workers::Fixed(n as usize))
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> std::result::Result<Workers, E> {
-                u64::try_from(n)
-                    .map(|n| Workers::Fixed(n as usize))
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Workers, E> {
-                s.parse().map_err(E::custom)
-            }
-        }
-        d.deserialize_any(Count)
-    }
-}
-
 /// The grid's name for the seed's network.
 pub const SEED_MODEL: &str = "seed";
 
@@ -317,7 +230,7 @@ impl SweepConfig {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         // toml's own text names the line, the column and the key, and shows the line.
         let mut p: SweepConfig = toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+            .map_err(|e| Error::config(format!("{}: {}", path.display(), e.to_string().trim())))?;
         if let Some(stem) = path.file_stem()
             && p.name == SweepConfig::default().name
         {
@@ -333,7 +246,7 @@ impl SweepConfig {
     }
 
     /// The options the encoded sources take, with `resize` parsed.
-    pub fn encoded_options(&self) -> Result<EncodedOptions> {
+    pub fn dataset_options(&self) -> Result<DatasetOptions> {
         let resize = match &self.resize {
             None => None,
             Some(r) => {
@@ -347,7 +260,7 @@ impl SweepConfig {
                     })
                     .filter(|&(h, w)| h > 0 && w > 0);
                 Some(parsed.ok_or_else(|| {
-                    Error::Config(format!("resize: '{r}' is not HxW (for example 28x28)"))
+                    Error::config(format!("resize: '{r}' is not HxW (for example 28x28)"))
                 })?)
             }
         };
@@ -362,13 +275,18 @@ impl SweepConfig {
         let test_transforms = transforms(&self.test_transforms)?;
         let random = test_transforms.random_ones();
         if !random.is_empty() {
-            return Err(Error::Config(format!(
-                "test_transforms: {} draw at random; the evaluation split gets deterministic transforms only (resize, center_crop)",
-                random.join(", ")
+            return Err(Error::config(format!(
+                "test_transforms: {} draw at random; the evaluation split gets deterministic transforms only ({})",
+                random.join(", "),
+                flowload_core::TRANSFORMS
+                    .iter()
+                    .filter(|k| !k.random)
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
-        Ok(EncodedOptions {
-            resize,
+        Ok(DatasetOptions {
             train_transforms: transforms(&self.train_transforms)?,
             test_transforms,
             image_column: self.image_column.clone(),
@@ -379,8 +297,8 @@ impl SweepConfig {
 
     /// Rejects values no run could use, naming the key.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Config(m.into()));
-        self.encoded_options()?;
+        let bad = |m: &str| Err(Error::config(m));
+        self.dataset_options()?;
         if self.data.is_empty() {
             return bad("no data source: give `data = ...` in the pipeline or --data");
         }
@@ -426,7 +344,7 @@ impl SweepConfig {
             ("normalize", self.grid.normalize.is_empty()),
         ] {
             if empty {
-                return Err(Error::Config(format!("grid.{key} is empty")));
+                return Err(Error::config(format!("grid.{key} is empty")));
             }
         }
         Ok(())

@@ -8,7 +8,7 @@ use tch::{CModule, Device, Kind, Tensor, TrainableCModule};
 
 use crate::config::SEED_MODEL;
 use crate::error::{Error, Result};
-use crate::source::Shape;
+use flowload_core::Shape;
 
 /// A run's network, its parameters in the run's VarStore.
 #[derive(Debug)]
@@ -175,7 +175,7 @@ impl Network {
         let (h, w) = match (side(shape.height), side(shape.width)) {
             (Some(h), Some(w)) if h > 0 && w > 0 => (h, w),
             _ => {
-                return Err(Error::Config(format!(
+                return Err(Error::config(format!(
                     "images of {}x{} are too small for the seed's network (two 5x5 convolutions and two 2x2 pools need at least 16x16)",
                     shape.height, shape.width
                 )));

@@ -1,9 +1,8 @@
 //! Fuzz target: the record decoder (PNG/JPEG bytes → `[C,H,W]` pixels) on arbitrary bytes.
 #![no_main]
 
-use flowload::source::Shape;
-use flowload::ops::augment::Augmenter;
-use flowload::source::transforms::{SampleKey, Transforms};
+use flowload_core::testing::{Augmenter, SampleKey};
+use flowload_core::{Shape, Transforms};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&cut, rest)) = data.split_first() else { return };
     let cut = (cut as usize * rest.len()) / 256;
     let (images, labels) = rest.split_at(cut);
-    if let Ok(split) = flowload::source::idx::parse_bytes(images, labels, 10) {
+    if let Ok(split) = flowload_core::testing::parse_idx(images, labels, 10) {
         assert_eq!(split.pixels.len(), split.len() * split.shape.len());
         assert!(split.labels.iter().all(|&l| (0..10).contains(&l)));
     }

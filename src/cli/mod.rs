@@ -1,20 +1,53 @@
 //! The `flowload` command line (the binary's, not the library's): `stats`, `run`, `report`,
 //! `convert` and `cluster-local`, clap derive, every flag documented.
 
-pub mod cluster_local;
+pub(crate) mod cluster_local;
+pub(crate) mod commands;
+pub(crate) mod console;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
-use flowload::cluster::{ClusterSpec, read_hostfile};
-use flowload::config::{OptimizerKind, SinkKind, SweepConfig, Workers};
-use flowload::ops::decode::OnBadRecord;
-use flowload::ops::wire::WireFormat;
-use flowload::source::{Dataset, SourceSpec};
-use flowload::stats_store::CacheSetting;
+use flowload::config::{OptimizerKind, SinkKind, SweepConfig};
 use flowload::{Error, Result};
+use flowload_core::cluster::{ClusterSpec, read_hostfile};
+use flowload_core::{
+    CacheSetting, Dataset, OnBadRecord, WireFormat, Workers, formats_help, transforms_help,
+};
+
+/// `--on-bad-record`'s values, read from the policy's own list of names.
+fn on_bad_record() -> impl TypedValueParser<Value = OnBadRecord> {
+    PossibleValuesParser::new(OnBadRecord::NAMES).map(|s| s.parse().expect("a listed name"))
+}
+
+/// `--wire`'s values, read from the format's own list of names.
+fn wire_format() -> impl TypedValueParser<Value = WireFormat> {
+    PossibleValuesParser::new(WireFormat::NAMES).map(|s| s.parse().expect("a listed name"))
+}
+
+/// A source argument's help: every format of the table in `flowload_core::FORMATS`.
+fn source_help() -> String {
+    format!("Any source: {}", formats_help())
+}
+
+/// `--augment`'s help: every transform of the table in `flowload_core::TRANSFORMS`.
+fn augment_help() -> String {
+    format!(
+        "A transform of the training images, repeatable, in order (replaces the pipeline's train_transforms): {}",
+        transforms_help(None)
+    )
+}
+
+/// `--test-transforms`' help: the deterministic transforms of the same table.
+fn test_transforms_help() -> String {
+    format!(
+        "A transform of the test images, repeatable (replaces test_transforms): {}",
+        transforms_help(Some(false))
+    )
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,14 +90,9 @@ pub(crate) struct SourceArgs {
     /// Decode every image to HxW (for example 28x28) instead of requiring one size.
     #[arg(long, value_name = "HxW")]
     pub resize: Option<String>,
-    /// A transform of the training images, repeatable, in order (replaces the pipeline's
-    /// train_transforms): random_resized_crop:SIZE[,scale=A-B][,ratio=A-B],
-    /// random_crop:SIZE[,padding=P][,mode=constant|reflect|edge], hflip[:P], resize:SHORT|HxW,
-    /// center_crop:SIZE.
-    #[arg(long = "augment", value_name = "T")]
+    #[arg(long = "augment", value_name = "T", help = augment_help())]
     pub train_transforms: Vec<String>,
-    /// A transform of the test images, repeatable (replaces test_transforms): resize, center_crop.
-    #[arg(long = "test-transforms", value_name = "T")]
+    #[arg(long = "test-transforms", value_name = "T", help = test_transforms_help())]
     pub test_transforms: Vec<String>,
     /// Parquet column with the image bytes (binary, or a struct with a `bytes` field).
     #[arg(long, value_name = "NAME")]
@@ -76,7 +104,7 @@ pub(crate) struct SourceArgs {
     #[arg(long, value_name = "K")]
     pub classes: Option<usize>,
     /// What to do with a record that cannot be decoded: fail (default) or skip (count and list it).
-    #[arg(long, value_enum, value_name = "POLICY")]
+    #[arg(long, value_name = "POLICY", value_parser = on_bad_record())]
     pub on_bad_record: Option<OnBadRecord>,
 }
 
@@ -86,7 +114,7 @@ impl SourceArgs {
     pub fn open(&self, spec: &str) -> Result<(Dataset, OnBadRecord)> {
         let mut p = SweepConfig::default();
         self.apply(&mut p);
-        let data = SourceSpec::parse(spec)?.open_with(&p.encoded_options()?)?;
+        let data = Dataset::open(spec, &p.dataset_options()?)?;
         Ok((data, p.on_bad_record))
     }
 
@@ -137,7 +165,7 @@ impl CacheArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ConvertArgs {
-    /// Any source: IDX directory, Parquet, image folder or `synthetic:...`.
+    #[arg(help = source_help())]
     pub source: String,
     /// Output format; `parquet` is the one there is.
     #[arg(long, value_enum, default_value = "parquet")]
@@ -174,8 +202,7 @@ pub(crate) struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct StatsArgs {
-    /// Any source: a directory of IDX files, Parquet shards (a file, a directory or a glob), an
-    /// image folder, or `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S`.
+    #[arg(help = source_help())]
     pub source: String,
     /// Timely worker threads for the statistics pass (0 = the main thread; auto = every core).
     #[arg(long, default_value_t = Workers::Fixed(1))]
@@ -193,8 +220,7 @@ pub(crate) struct StatsArgs {
 pub(crate) struct RunArgs {
     /// Pipeline file (`pipelines/*.toml`); flags below override its values.
     pub pipeline: Option<PathBuf>,
-    /// Data source: IDX directory, Parquet file/directory/glob, image folder, or `synthetic:...`.
-    #[arg(long)]
+    #[arg(long, help = source_help())]
     pub data: Option<String>,
     /// Test split from another source (default: the data's own test split).
     #[arg(long, value_name = "SOURCE")]
@@ -306,7 +332,7 @@ pub(crate) struct RunArgs {
     )]
     pub stall_timeout: f64,
     /// How batches travel to process 0: raw u8 pixels (normalized there) or Arrow IPC f32.
-    #[arg(long, value_enum, default_value = "raw", help_heading = "Cluster")]
+    #[arg(long, default_value = "raw", value_parser = wire_format(), help_heading = "Cluster")]
     pub wire: WireFormat,
 }
 
@@ -324,7 +350,7 @@ impl RunArgs {
     pub fn cluster(&self) -> Result<Option<ClusterSpec>> {
         if self.processes <= 1 {
             if self.process_id != 0 {
-                return Err(Error::Config(format!(
+                return Err(Error::config(format!(
                     "--process-id {} needs --processes 2 or more",
                     self.process_id
                 )));
@@ -332,9 +358,8 @@ impl RunArgs {
             return Ok(None);
         }
         let Some(hostfile) = &self.hostfile else {
-            return Err(Error::Config(
-                "--processes > 1 needs --hostfile FILE (one host:port per line, process 0 first)"
-                    .into(),
+            return Err(Error::config(
+                "--processes > 1 needs --hostfile FILE (one host:port per line, process 0 first)",
             ));
         };
         for (flag, secs) in [
@@ -342,19 +367,21 @@ impl RunArgs {
             ("--stall-timeout", self.stall_timeout),
         ] {
             if !(secs.is_finite() && secs > 0.0) {
-                return Err(Error::Config(format!(
+                return Err(Error::config(format!(
                     "{flag} must be a positive number of seconds"
                 )));
             }
         }
         let addresses = read_hostfile(hostfile, self.processes)?;
-        ClusterSpec::new(
+        let spec = ClusterSpec::new(
             self.processes,
             self.process_id,
             addresses,
             Duration::from_secs_f64(self.connect_timeout),
-        )
-        .map(|spec| Some(spec.with_stall_timeout(Duration::from_secs_f64(self.stall_timeout))))
+        )?;
+        Ok(Some(spec.with_stall_timeout(Duration::from_secs_f64(
+            self.stall_timeout,
+        ))))
     }
 
     /// The effective pipeline: the file (or the defaults), then every flag given on top.

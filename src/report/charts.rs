@@ -8,9 +8,9 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 use super::{Axis, LoadedRun, label, varying};
-use crate::config::Workers;
 use crate::error::{Error, Result};
 use crate::results::EpochMetrics;
+use flowload_core::Workers;
 
 const SIZE: (u32, u32) = (1000, 600);
 const WAIT: RGBColor = RGBColor(230, 85, 13);

@@ -105,7 +105,7 @@ pub struct Loaded {
 /// listed in `problems` and the rest are reported; no readable run at all is an error.
 pub fn load(dir: &Path) -> Result<Loaded> {
     if !dir.is_dir() {
-        return Err(Error::MissingDir { path: dir.into() });
+        return Err(flowload_core::Error::MissingDir { path: dir.into() }.into());
     }
     let mut files = Vec::new();
     collect_parquet(dir, &mut files)?;

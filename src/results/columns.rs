@@ -10,7 +10,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{OptimizerKind, RunParams, Workers};
+use flowload_core::{StatsSource, Workers};
+
+use crate::config::{OptimizerKind, RunParams};
 use crate::error::Result;
 
 /// One epoch of one run: what the RunManager tracked, plus where the time went.
@@ -47,8 +49,9 @@ pub struct EpochMetrics {
     pub stats_seconds: f64,
     /// Where the statistics came from: `computed` (every shard decoded), `cached` (none),
     /// `incremental` (new or changed shards only), `file` (`--stats`), `off` (no normalization).
+    /// `None` in a file written before the column existed.
     #[serde(default)]
-    pub stats_source: String,
+    pub stats_source: Option<StatsSource>,
     /// Shards of the training data (the parts the cache keeps: Parquet files, class
     /// directories, an in-memory split), and how many the statistics pass decoded.
     #[serde(default)]
@@ -78,7 +81,7 @@ impl EpochMetrics {
             compute_seconds: f64::NAN,
             eval_seconds: f64::NAN,
             stats_seconds: f64::NAN,
-            stats_source: String::new(),
+            stats_source: None,
             stats_shards: 0,
             stats_shards_decoded: 0,
         }
@@ -184,7 +187,7 @@ static COLUMNS: &[Column] = &[
     Column { name: "compute_seconds", kind: Kind::F64, get: |r| n(r.1.compute_seconds), set: |r, v| r.1.compute_seconds = v.num() },
     Column { name: "eval_seconds", kind: Kind::F64, get: |r| n(r.1.eval_seconds), set: |r, v| r.1.eval_seconds = v.num() },
     Column { name: "stats_seconds", kind: Kind::F64, get: |r| n(r.1.stats_seconds), set: |r, v| r.1.stats_seconds = v.num() },
-    Column { name: "stats_source", kind: Kind::Str, get: |r| Value::Str(r.1.stats_source.clone()), set: |r, v| if let Value::Str(s) = v { r.1.stats_source = s } },
+    Column { name: "stats_source", kind: Kind::Str, get: |r| Value::Str(r.1.stats_source.map_or("", StatsSource::name).into()), set: |r, v| if let Value::Str(s) = v { r.1.stats_source = s.parse().ok() } },
     Column { name: "stats_shards", kind: Kind::U32, get: |r| n(r.1.stats_shards), set: |r, v| r.1.stats_shards = v.count() as u32 },
     Column { name: "stats_shards_decoded", kind: Kind::U32, get: |r| n(r.1.stats_shards_decoded), set: |r, v| r.1.stats_shards_decoded = v.count() as u32 },
 ];

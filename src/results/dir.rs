@@ -11,6 +11,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use flowload_core::listing;
 
 /// The lock file's name: hidden, and left in place (removing a lock file races with the next
 /// writer that opens it).
@@ -56,7 +57,7 @@ impl ResultsDir {
                 });
             }
             Existing::Overwrite if !foreign.is_empty() => {
-                return Err(Error::Config(format!(
+                return Err(Error::config(format!(
                     "--overwrite: {} holds files flowload did not write ({}); nothing was removed: choose another --out",
                     path.display(),
                     summary(&foreign)
@@ -75,7 +76,7 @@ impl ResultsDir {
             }
             Existing::Resume => {
                 if let Some(beyond) = found.iter().find(|f| f.run.is_some_and(|r| r > runs)) {
-                    return Err(Error::Config(format!(
+                    return Err(Error::config(format!(
                         "--resume: {} holds {}, beyond this grid's {runs} run(s): it belongs to another sweep; use --overwrite to replace that sweep, or another --out",
                         path.display(),
                         beyond.name
@@ -215,17 +216,6 @@ fn read_dir(dir: &Path) -> Result<Vec<(String, bool)>> {
 
 fn summary(found: &[Found]) -> String {
     listing(found.iter().map(|f| f.name.as_str()))
-}
-
-/// `summary.json, runs/run-0001.parquet, runs/run-0002.parquet and 3 more`: the first few of
-/// what a directory holds, for an error message.
-pub fn listing<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
-    let n = names.len();
-    let shown: Vec<&str> = names.take(3).collect();
-    match n {
-        n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
-        _ => shown.join(", "),
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 //! <out>/.flowload.lock           held by the sweep writing <out>, with its pid
 //! ```
 
-pub mod atomic;
 pub mod columns;
 pub mod dir;
 pub mod run_file;
@@ -19,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use atomic::AtomicFile;
 pub use columns::{EpochMetrics, schema};
 pub use dir::{Existing, ResultsDir};
 pub use run_file::{
@@ -30,7 +28,10 @@ pub use skipped::write_skipped;
 /// Writes `<dir>/summary.json` atomically: a reader never sees half a file.
 pub fn write_summary(dir: &Path, summary: &impl Serialize) -> crate::Result<PathBuf> {
     let text = serde_json::to_string_pretty(summary).expect("reports serialize");
-    AtomicFile::write(&dir.join("summary.json"), text.as_bytes())
+    Ok(flowload_core::AtomicFile::write(
+        &dir.join("summary.json"),
+        text.as_bytes(),
+    )?)
 }
 
 /// The median (the mean of the middle two for an even count; 0 for none): how a run's

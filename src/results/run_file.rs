@@ -14,10 +14,10 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use super::atomic::AtomicFile;
 use super::columns::{EpochMetrics, from_record_batch, schema, to_record_batch};
 use crate::config::RunParams;
 use crate::error::{Error, Result};
+use flowload_core::AtomicFile;
 
 /// Key-value metadata keys: the sweep's effective config, this run's point of the grid, the
 /// data's content key and the model file's (32 hex digits, see `stats_store::fingerprint`).
@@ -94,7 +94,7 @@ impl MetricsWriter {
             .writer
             .into_inner()
             .map_err(|e| Error::parquet(self.file.tmp_path(), e))?;
-        self.file.commit(out)
+        Ok(self.file.commit(out)?)
     }
 }
 
@@ -133,10 +133,11 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
     // Every flowload has written these keys: a file without them is someone else's Parquet,
     // however much its columns look like ours.
     if meta(RUN_KEY).is_none() && meta(CONFIG_KEY).is_none() {
-        return Err(Error::ParquetLayout {
+        return Err(flowload_core::Error::ParquetLayout {
             path: path.into(),
             detail: format!("not a flowload run file (no {RUN_KEY} or {CONFIG_KEY} metadata)"),
-        });
+        }
+        .into());
     }
     let mut params: RunParams = meta(RUN_KEY)
         .and_then(|j| serde_json::from_str(&j).ok())
@@ -144,14 +145,16 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
     let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
     let mut rows = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|source| Error::ParquetRead {
+        let batch = batch.map_err(|source| flowload_core::Error::ParquetRead {
             path: path.into(),
             what: "reading rows".into(),
             source,
         })?;
-        let read = from_record_batch(&batch, &params).map_err(|detail| Error::ParquetLayout {
-            path: path.into(),
-            detail,
+        let read = from_record_batch(&batch, &params).map_err(|detail| {
+            flowload_core::Error::ParquetLayout {
+                path: path.into(),
+                detail,
+            }
         })?;
         for (p, row) in read {
             params = p;

@@ -8,9 +8,9 @@ use arrow::array::{RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 
-use super::atomic::AtomicFile;
-use crate::error::BadRecord;
 use crate::error::{Error, Result};
+use flowload_core::AtomicFile;
+use flowload_core::BadRecord;
 
 /// Writes `dir/skipped.parquet` atomically.
 pub fn write_skipped(dir: &Path, skipped: &[(u32, BadRecord)]) -> Result<PathBuf> {
@@ -49,5 +49,5 @@ pub fn write_skipped(dir: &Path, skipped: &[(u32, BadRecord)]) -> Result<PathBuf
     let mut writer = ArrowWriter::try_new(out, schema, None).map_err(parquet)?;
     writer.write(&batch).map_err(parquet)?;
     let out = writer.into_inner().map_err(parquet)?;
-    file.commit(out)
+    Ok(file.commit(out)?)
 }

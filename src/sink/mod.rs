@@ -1,19 +1,16 @@
 //! Sinks: where batches end up. `train` feeds the seed's network, `null` measures the loader
 //! alone; both report one [`EpochMetrics`] row per epoch, built here, which `results` writes as
-//! Parquet. `shards` writes the records themselves as Parquet (`flowload convert`).
+//! Parquet.
 
 pub mod null;
 pub mod optim;
-pub mod shards;
 pub mod train;
 
 use std::time::Instant;
 
-use crate::error::{BadRecord, Error, Result};
-use crate::loader::Loader;
-use crate::loader::stats::PassReport;
-use crate::ops::batch::Batch;
+use crate::error::{Error, Result};
 use crate::results::EpochMetrics;
+use flowload_core::{BadRecord, Batch, Loader, PassReport};
 
 /// When the run started and what its statistics pass cost: the run-level columns of each
 /// epoch's row.
@@ -65,7 +62,10 @@ impl<'a> EpochFeed<'a> {
     pub fn next_batch(&mut self) -> Result<Batch> {
         let started = Instant::now();
         let batch = self.loader.next().ok_or_else(|| {
-            Error::Dataflow(format!("the loader ended early in epoch {}", self.epoch))
+            Error::Core(flowload_core::Error::Dataflow(format!(
+                "the loader ended early in epoch {}",
+                self.epoch
+            )))
         })??;
         self.wait += started.elapsed().as_secs_f64();
         self.skips += batch.skipped.len() as u64;
@@ -109,7 +109,7 @@ impl<'a> EpochFeed<'a> {
             compute_seconds,
             eval_seconds: trained.map_or(0.0, |t| t.eval_seconds),
             stats_seconds: clock.stats_seconds,
-            stats_source: clock.stats_pass.source.name().into(),
+            stats_source: Some(clock.stats_pass.source),
             stats_shards: clock.stats_pass.parts,
             stats_shards_decoded: clock.stats_pass.decoded,
         }

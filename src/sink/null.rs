@@ -3,9 +3,9 @@
 use std::time::Instant;
 
 use super::EpochFeed;
-use crate::error::{BadRecord, Result};
-use crate::loader::Loader;
+use crate::error::Result;
 use crate::results::EpochMetrics;
+use flowload_core::{BadRecord, Loader};
 
 /// Drains `loader`, one row per epoch (the training columns stay empty). Records skipped in
 /// the first epoch are appended to `skipped` (later epochs skip the same ones).

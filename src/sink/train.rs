@@ -13,11 +13,10 @@ use tch::{Device, Kind, Tensor};
 use super::optim::Adam;
 use super::{EpochFeed, Trained};
 use crate::config::{OptimizerKind, RunParams};
-use crate::error::{BadRecord, Error, Result};
-use crate::loader::Loader;
+use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::ops::batch::Batch;
 use crate::results::EpochMetrics;
+use flowload_core::{BadRecord, Batch, Loader};
 
 /// Resolves `auto`, `cpu`, `cuda` or `cuda:N`. An explicit CUDA device that is not there is an
 /// error, never a silent fallback to the CPU.
@@ -154,7 +153,7 @@ impl Trainer {
     /// initial weights; a TorchScript module brings its own.
     pub fn new(
         params: &RunParams,
-        batch_shape: crate::source::Shape,
+        batch_shape: flowload_core::Shape,
         classes: usize,
         device: Device,
         (momentum, weight_decay): (f64, f64),

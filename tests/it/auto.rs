@@ -8,9 +8,9 @@ use std::path::Path;
 
 use arrow::array::{Array, StringArray, UInt32Array};
 
-use flowload::config::Workers;
 use flowload::report::{self, Axis, Finding};
 use flowload::results::{read_run, run_path};
+use flowload_core::Workers;
 
 /// An expensive decode (30 µs per image) and the null sink: the consumer waits for data.
 const EXPENSIVE: &str = "synthetic:images=3000,size=8x8,seed=2,work=30";

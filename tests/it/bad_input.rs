@@ -3,14 +3,14 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{flowload, stderr, synthetic, write_idx};
+use crate::common::{flowload, open, stderr, write_idx};
 
 /// A valid IDX directory with 20 images of 4x4, which each test then breaks.
 fn fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     write_idx(
         dir.path(),
-        &synthetic("synthetic:images=20,size=4x4,seed=9,test=0"),
+        &open("synthetic:images=20,size=4x4,seed=9,test=0"),
     );
     dir
 }
@@ -318,11 +318,11 @@ fn a_run_without_batches_is_a_configuration_error() {
 #[test]
 fn a_test_split_of_another_shape_or_with_more_classes_is_refused_before_training() {
     let dir = tempfile::tempdir().unwrap();
-    let train = synthetic("synthetic:images=40,size=28x28,seed=1,test=0");
+    let train = open("synthetic:images=40,size=28x28,seed=1,test=0");
     write_idx(dir.path(), &train);
     // The test split at 14x56: the same pixel count, another shape.
-    let test = synthetic("synthetic:images=10,size=14x56,seed=2,test=0");
-    let (images, labels) = flowload::source::idx::encode(test.train.as_raw().unwrap());
+    let test = open("synthetic:images=10,size=14x56,seed=2,test=0");
+    let (images, labels) = flowload_core::testing::encode_idx(test.train.as_raw().unwrap());
     fs::write(dir.path().join("t10k-images-idx3-ubyte"), images).unwrap();
     fs::write(dir.path().join("t10k-labels-idx1-ubyte"), labels).unwrap();
     let d = dir.path().to_str().unwrap();
@@ -361,9 +361,9 @@ fn a_resize_or_batch_too_big_for_memory_is_refused() {
     let folder = dir.path().join("f");
     fs::create_dir_all(folder.join("a")).unwrap();
     fs::create_dir_all(folder.join("b")).unwrap();
-    let png = flowload::source::encoded::image::encode_png(
+    let png = flowload_core::testing::encode_png(
         &[7; 16],
-        flowload::Shape {
+        flowload_core::Shape {
             channels: 1,
             height: 4,
             width: 4,

@@ -1,197 +1,23 @@
-//! Encoded inputs: Parquet shards and image folders made from synthetic images (encoded here,
-//! with the `image` and `parquet` crates) give the same batches and statistics as the
-//! synthetic source; `convert` round-trips; every corrupt-record case fails or is skipped.
+//! Encoded inputs through the binary: `convert` round-trips and trains as the source it came
+//! from; every corrupt-record case fails, naming the shard and row, or is skipped and listed;
+//! mismatched sizes and unclear class counts are named. (The loader's own view of Parquet
+//! shards and image folders is in flowload-core's tests.)
 
 use crate::common;
+use crate::fixtures::{corrupt, png, shard_with_labels};
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use arrow::array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StructArray};
-use arrow::datatypes::{DataType, Field, Fields, Schema};
-use image::ImageEncoder;
-
-use flowload::loader::compute_stats;
-use flowload::ops::decode::OnBadRecord;
-use flowload::source::{Records, Shape, SourceSpec, Split};
-
-/// `[C,H,W]` → PNG with the `image` crate (gray or RGB).
-fn png(pixels: &[u8], shape: Shape) -> Vec<u8> {
-    let plane = shape.plane();
-    let (data, color) = if shape.channels == 1 {
-        (pixels.to_vec(), image::ExtendedColorType::L8)
-    } else {
-        (
-            (0..plane)
-                .flat_map(|i| [pixels[i], pixels[plane + i], pixels[2 * plane + i]])
-                .collect(),
-            image::ExtendedColorType::Rgb8,
-        )
-    };
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(&data, shape.width as u32, shape.height as u32, color)
-        .unwrap();
-    out
-}
-
-fn jpeg_gray(h: u32, w: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new(&mut out)
-        .write_image(
-            &vec![128u8; (h * w) as usize],
-            w,
-            h,
-            image::ExtendedColorType::L8,
-        )
-        .unwrap();
-    out
-}
-
-/// Writes one HF-layout shard: `image: {bytes, path}` and `label`, `row_group` rows per group.
-fn write_shard(path: &Path, images: Vec<Option<Vec<u8>>>, labels: Vec<i64>, row_group: usize) {
-    let fields = Fields::from(vec![
-        Field::new("bytes", DataType::Binary, true),
-        Field::new("path", DataType::Utf8, true),
-    ]);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("image", DataType::Struct(fields.clone()), true),
-        Field::new("label", DataType::Int64, true),
-    ]));
-    let nulls =
-        arrow::buffer::NullBuffer::from(images.iter().map(|i| i.is_some()).collect::<Vec<_>>());
-    let bytes: BinaryArray = images.iter().map(|i| i.as_deref()).collect();
-    let names: StringArray = (0..images.len())
-        .map(|i| Some(format!("{i}.png")))
-        .collect();
-    let image = StructArray::new(
-        fields,
-        vec![Arc::new(bytes) as ArrayRef, Arc::new(names) as ArrayRef],
-        Some(nulls),
-    );
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![Arc::new(image), Arc::new(Int64Array::from(labels))],
-    )
-    .unwrap();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_row_count(Some(row_group))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(path).unwrap(),
-        schema,
-        Some(props),
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
-
-/// Shards of `split` under `dir/name-*.parquet`, `per_shard` rows each.
-fn write_shards(dir: &Path, name: &str, split: &Split, per_shard: usize, row_group: usize) {
-    let n = split.len();
-    let shards = n.div_ceil(per_shard);
-    for s in 0..shards {
-        let rows = s * per_shard..((s + 1) * per_shard).min(n);
-        let images = rows
-            .clone()
-            .map(|i| Some(png(split.image(i), split.shape)))
-            .collect();
-        let labels = split.labels[rows].to_vec();
-        write_shard(
-            &dir.join(format!("{name}-{s:05}-of-{shards:05}.parquet")),
-            images,
-            labels,
-            row_group,
-        );
-    }
-}
-
-/// `root/<class>/<index>.png`, class names `c0`, `c1`, … (sorted as the labels are).
-fn write_folder(root: &Path, split: &Split) {
-    for i in 0..split.len() {
-        let dir = root.join(format!("c{}", split.labels[i]));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join(format!("{i:05}.png")),
-            png(split.image(i), split.shape),
-        )
-        .unwrap();
-    }
-}
+use arrow::array::StringArray;
+use flowload_core::{Records, Shape};
 
 fn batches(records: &Records, workers: usize, shuffle: Option<u64>) -> common::Seen {
     common::seen(records, workers, shuffle, 32, false, 2)
 }
 
-const RGB: &str = "synthetic:images=150,channels=3,size=8x8,classes=4,seed=21,test=0";
-
-#[test]
-fn parquet_shards_give_the_synthetic_batches_and_stats() {
-    let data = common::synthetic(RGB);
-    let raw = data.train.as_raw().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_shards(dir.path(), "train", raw, 64, 20);
-    let pq = SourceSpec::parse(dir.path().to_str().unwrap()).unwrap();
-    assert!(matches!(pq, SourceSpec::Parquet(_)), "{pq:?}");
-    let pq = pq.open().unwrap().train;
-    assert_eq!((pq.len(), pq.shape(), pq.classes()), (150, raw.shape, 4));
-    assert_eq!(
-        pq.blocks(),
-        vec![20, 20, 20, 4, 20, 20, 20, 4, 20, 2],
-        "row groups of 20 in shards of 64, 64 and 22"
-    );
-    // Statistics (3 channels) equal the synthetic ones, which tests/stats_oracle.rs checks
-    // against a two-pass recomputation.
-    for w in [0, 2, 3] {
-        assert_eq!(
-            compute_stats(&pq, w, OnBadRecord::Fail).unwrap().0,
-            compute_stats(&data.train, 1, OnBadRecord::Fail).unwrap().0,
-            "workers={w}"
-        );
-    }
-    // File order: the same batches, bit for bit.
-    assert_eq!(batches(&pq, 2, None), batches(&data.train, 0, None));
-    // Shuffled: the same sequence at every worker count.
-    let reference = batches(&pq, 0, Some(3));
-    for w in [1, 2, 3] {
-        assert_eq!(batches(&pq, w, Some(3)), reference, "workers={w}");
-    }
-    assert_ne!(reference, batches(&pq, 0, Some(4)));
-}
-
-#[test]
-fn an_image_folder_gives_the_synthetic_batches_in_class_order() {
-    let data = common::synthetic(RGB);
-    let raw = data.train.as_raw().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write_folder(dir.path(), raw);
-    let spec = SourceSpec::parse(dir.path().to_str().unwrap()).unwrap();
-    assert!(matches!(spec, SourceSpec::Folder(_)), "{spec:?}");
-    let folder = spec.open().unwrap().train;
-    assert_eq!(
-        compute_stats(&folder, 2, OnBadRecord::Fail).unwrap().0,
-        compute_stats(&data.train, 1, OnBadRecord::Fail).unwrap().0
-    );
-    // ImageFolder order is (class, file name): the synthetic records sorted the same way.
-    let mut order: Vec<usize> = (0..raw.len()).collect();
-    order.sort_by_key(|&i| (raw.labels[i], i));
-    let sorted = Split {
-        origin: "sorted".into(),
-        shape: raw.shape,
-        pixels: order.iter().flat_map(|&i| raw.image(i).to_vec()).collect(),
-        labels: order.iter().map(|&i| raw.labels[i]).collect(),
-        classes: 4,
-        work: 0,
-    };
-    assert_eq!(batches(&folder, 2, None), batches(&sorted.into(), 0, None));
-    assert_eq!(batches(&folder, 3, Some(5)), batches(&folder, 0, Some(5)));
-}
-
 #[test]
 fn convert_round_trips_fashion_mnist_shaped_data() {
-    let data =
-        common::synthetic("synthetic:images=130,channels=1,size=28x28,classes=10,seed=2,test=30");
+    let data = common::open("synthetic:images=130,channels=1,size=28x28,classes=10,seed=2,test=30");
     let idx_dir = tempfile::tempdir().unwrap();
     common::write_idx(idx_dir.path(), &data);
     let out = tempfile::tempdir().unwrap();
@@ -218,10 +44,7 @@ fn convert_round_trips_fashion_mnist_shaped_data() {
     ] {
         assert!(names.contains(&n.to_string()), "{names:?}");
     }
-    let back = SourceSpec::parse(out.path().to_str().unwrap())
-        .unwrap()
-        .open()
-        .unwrap();
+    let back = common::open(out.path().to_str().unwrap());
     assert_eq!(batches(&back.train, 1, None), batches(&data.train, 0, None));
     let (t0, t1) = (back.test.unwrap(), data.test.unwrap());
     assert_eq!(batches(&t0, 0, None), batches(&t1, 0, None));
@@ -297,64 +120,6 @@ fn mismatched_sizes_are_named_unless_resized() {
     let o = common::flowload(&["stats", d, "--resize", "8x8", "--json"]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(common::stdout(&o).contains("\"images\":3"));
-}
-
-/// A shard with every corrupt Parquet case, and a folder with an unreadable file.
-struct Corrupt {
-    _dir: tempfile::TempDir,
-    parquet: PathBuf,
-    folder: PathBuf,
-}
-
-fn corrupt() -> Corrupt {
-    let dir = tempfile::tempdir().unwrap();
-    let shape = Shape {
-        channels: 3,
-        height: 4,
-        width: 4,
-    };
-    let good = |v: u8| {
-        Some(png(
-            &(0..48).map(|i| v.wrapping_add(i)).collect::<Vec<_>>(),
-            shape,
-        ))
-    };
-    let truncated = good(7).map(|b| b[..b.len() / 2].to_vec());
-    let parquet = dir.path().join("pq");
-    std::fs::create_dir_all(&parquet).unwrap();
-    write_shard(
-        &parquet.join("train-00000-of-00001.parquet"),
-        vec![
-            good(1),
-            Some(b"definitely not an image".to_vec()),
-            good(2),
-            truncated,
-            Some(jpeg_gray(4, 4)),
-            good(3),
-            good(4),
-            None,
-            good(5),
-        ],
-        vec![0, 1, 1, 0, 1, 7, 0, 1, 1],
-        4,
-    );
-    let folder = dir.path().join("folder");
-    for (class, name, bytes) in [
-        ("a", "0.png", good(1)),
-        ("a", "1.png", good(9)),
-        ("b", "2.png", good(4)),
-    ] {
-        std::fs::create_dir_all(folder.join(class)).unwrap();
-        std::fs::write(folder.join(class).join(name), bytes.unwrap()).unwrap();
-    }
-    // Unreadable even for root: a link to nowhere.
-    std::os::unix::fs::symlink("/nonexistent/flowload.png", folder.join("b").join("3.png"))
-        .unwrap();
-    Corrupt {
-        _dir: dir,
-        parquet,
-        folder,
-    }
 }
 
 #[test]
@@ -514,44 +279,6 @@ fn corrupt_records_are_counted_and_listed_when_skipped() {
 }
 
 #[test]
-fn a_bad_record_is_a_typed_error_naming_its_shard_and_row() {
-    let c = corrupt();
-    let opts = flowload::source::EncodedOptions {
-        classes: Some(2),
-        ..Default::default()
-    };
-    let data = SourceSpec::parse(c.parquet.to_str().unwrap())
-        .unwrap()
-        .open_with(&opts)
-        .unwrap();
-    let e = compute_stats(&data.train, 1, OnBadRecord::Fail).unwrap_err();
-    let flowload::Error::BadRecord(bad) = e else {
-        panic!("expected a bad record, got {e:?}")
-    };
-    assert!(
-        bad.record.file.ends_with("train-00000-of-00001.parquet"),
-        "{bad:?}"
-    );
-    assert_eq!(bad.record.row, 1);
-    assert_eq!(bad.reason, "not a PNG or JPEG image");
-}
-
-/// Ten 2x2 gray PNGs with the given labels, as one shard without class metadata.
-fn shard_with_labels(dir: &Path, labels: Vec<i64>) -> PathBuf {
-    let shape = Shape {
-        channels: 1,
-        height: 2,
-        width: 2,
-    };
-    let images = (0..labels.len())
-        .map(|i| Some(png(&[i as u8; 4], shape)))
-        .collect();
-    let path = dir.join("train-00000-of-00001.parquet");
-    write_shard(&path, images, labels, 4);
-    path
-}
-
-#[test]
 fn the_parquet_class_count_is_not_guessed_from_a_corrupt_label() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
@@ -590,7 +317,7 @@ fn the_parquet_class_count_is_not_guessed_from_a_corrupt_label() {
     assert!(common::stderr(&o).contains("row 2: label 1099511627776 is outside 0..2"));
     // Every class 0..max present: max + 1.
     shard_with_labels(dir.path(), vec![2, 0, 1, 1]);
-    let data = SourceSpec::parse(d).unwrap().open().unwrap();
+    let data = common::open(d);
     assert_eq!(data.train.classes(), 3);
 }
 
@@ -605,10 +332,7 @@ fn convert_keeps_the_class_count_in_hugging_face_metadata() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
-    let data = SourceSpec::parse(out.to_str().unwrap())
-        .unwrap()
-        .open()
-        .unwrap();
+    let data = common::open(out.to_str().unwrap());
     assert_eq!(data.train.classes(), 5);
 }
 
@@ -679,51 +403,6 @@ fn a_missing_or_mixed_shard_of_a_numbered_set_is_named() {
         err.contains("-of-00002") && err.contains("-of-00006"),
         "{err}"
     );
-}
-
-#[test]
-fn an_image_folder_follows_torchvision_nested_files_count_and_an_empty_class_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("f");
-    let shape = Shape {
-        channels: 1,
-        height: 2,
-        width: 2,
-    };
-    for (file, v) in [
-        ("a/1.png", 1u8),
-        ("a/sub/0.png", 2),
-        ("a/0.png", 3),
-        ("b/x.png", 4),
-    ] {
-        let p = root.join(file);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, png(&[v; 4], shape)).unwrap();
-    }
-    let data = SourceSpec::parse(root.to_str().unwrap())
-        .unwrap()
-        .open()
-        .unwrap();
-    // torchvision: sorted(os.walk(...)) then sorted files: a/0, a/1, a/sub/0, b/x.
-    let mut reader =
-        flowload::ops::decode::RecordReader::new(data.train.clone(), OnBadRecord::Fail);
-    let plan = flowload::ops::plan::BatchPlan {
-        epoch: 0,
-        index: 0,
-        rows: vec![0, 1, 2, 3],
-    };
-    let b = reader.decode(&plan).unwrap();
-    let firsts: Vec<u8> = b.pixels.chunks(4).map(|px| px[0]).collect();
-    assert_eq!(data.train.len(), 4);
-    assert_eq!(b.labels, vec![0, 0, 0, 1]);
-    assert_eq!(firsts, vec![3, 1, 2, 4]);
-    std::fs::create_dir_all(root.join("c")).unwrap();
-    let e = SourceSpec::parse(root.to_str().unwrap())
-        .unwrap()
-        .open()
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("found no image") && e.contains(" c"), "{e}");
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! The integration tests: one crate, one module per concern, so that libtorch is linked once.
+//! The application's integration tests: one crate, one module per concern, so that libtorch
+//! is linked once. They run the binary (sweeps, training, reports, the command line); the
+//! loader's own tests are flowload-core's.
 
 mod augment;
 mod auto;
@@ -6,14 +8,14 @@ mod bad_input;
 mod cluster;
 mod common;
 mod encoded_inputs;
-mod fuzz_regressions;
+#[path = "../../crates/core/tests/it/fixtures.rs"]
+mod fixtures;
 mod models;
 mod parquet_roundtrip;
 mod pipelines;
 mod report;
 mod results_dir;
 mod resume;
-mod same_batches;
 mod stats_cache;
 mod stats_oracle;
 mod train;

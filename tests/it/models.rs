@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use flowload::results::{model_path, read_run, run_path};
-use flowload::source::{Dataset, Records, SourceSpec, Split};
+use flowload_core::{Dataset, Records, Split};
 
 use crate::common;
 
@@ -15,7 +15,7 @@ const MINI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist-mini
 
 /// The first `train` and `test` records of the shipped mini set, as IDX files in `dir`.
 fn subset(dir: &Path, train: usize, test: usize) {
-    let data = SourceSpec::parse(MINI).unwrap().open().unwrap();
+    let data = common::open(MINI);
     let cut = |r: &Records, n: usize| -> Records {
         let s = r.as_raw().expect("raw records");
         Split {

@@ -56,7 +56,7 @@ fn two_sweeps_started_together_on_one_directory_never_both_succeed() {
     let out = dir.path().join("X");
     let spawn = |lr: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_flowload"))
-            .env(flowload::stats_store::CACHE_ENV, "off")
+            .env(flowload_core::CACHE_ENV, "off")
             .args(["run", "--data", DATA, "--epochs", "3", "--device", "cpu"])
             .args(["--lr", lr, "--out", out.to_str().unwrap()])
             .output()

@@ -28,7 +28,7 @@ fn kill_mid_sweep_then_resume() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowload"))
-        .env(flowload::stats_store::CACHE_ENV, "off")
+        .env(flowload_core::CACHE_ENV, "off")
         .args(ARGS)
         .args(["--out", o])
         .stdout(Stdio::null())

@@ -1,137 +1,15 @@
-//! The statistics cache: cached, incremental and fresh statistics are the same numbers, bit for
-//! bit; a change of what makes the pixels misses; a corrupt entry is recomputed with a warning;
-//! two runs at once lose nothing; each run's Parquet says where its statistics came from.
+//! The statistics cache through the binary: a corrupt entry is recomputed with a warning, an
+//! unwritable cache is a warning, two runs at once lose nothing, a pass that fails keeps what
+//! it finished, and each run's Parquet says where its statistics came from. (Cached against
+//! fresh statistics are compared in flowload-core's tests.)
 
 use std::path::{Path, PathBuf};
 
-use flowload::config::SweepConfig;
-use flowload::loader::stats::{StatsOutcome, StatsSource, statistics};
-use flowload::ops::decode::OnBadRecord;
 use flowload::results::read_run;
-use flowload::source::SourceSpec;
-use flowload::stats_store::StatsStore;
+use flowload_core::StatsSource;
 
 use crate::common;
-
-/// Shards of `images` synthetic images each (seeds `seeds`), named `<name>.parquet` in `dir`.
-fn shards(dir: &Path, named: &[(&str, u64)], images: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (name, seed) in named {
-        let tmp = tempfile::tempdir().unwrap();
-        let out = tmp.path().join("out");
-        let spec = format!("synthetic:images={images},channels=3,size=12x10,classes=4,seed={seed}");
-        let o = common::flowload(&["convert", &spec, out.to_str().unwrap()]);
-        assert!(o.status.success(), "{}", common::stderr(&o));
-        std::fs::rename(
-            out.join("train-00000-of-00001.parquet"),
-            dir.join(format!("{name}.parquet")),
-        )
-        .unwrap();
-    }
-}
-
-fn pass(data: &Path, opts: &SweepConfig, store: Option<&StatsStore>) -> StatsOutcome {
-    let data = SourceSpec::parse(data.to_str().unwrap())
-        .unwrap()
-        .open_with(&opts.encoded_options().unwrap())
-        .unwrap();
-    statistics(&data.train, 2, opts.on_bad_record, store).unwrap()
-}
-
-/// The statistics through the cache, checked against a fresh pass; where they came from.
-fn cached_equals_fresh(data: &Path, opts: &SweepConfig, store: &StatsStore) -> (StatsSource, u32) {
-    let cached = pass(data, opts, Some(store));
-    let fresh = pass(data, opts, None);
-    assert_eq!(fresh.report.source, StatsSource::Computed);
-    // Bit for bit: the JSON `--stats FILE` reads, and every float's bits.
-    assert_eq!(
-        serde_json::to_string(&cached.stats).unwrap(),
-        serde_json::to_string(&fresh.stats).unwrap()
-    );
-    let bits = |s: &flowload::Stats| -> Vec<u64> {
-        s.mean.iter().chain(&s.std).map(|v| v.to_bits()).collect()
-    };
-    assert_eq!(bits(&cached.stats), bits(&fresh.stats));
-    assert_eq!(cached.stats.images, fresh.stats.images);
-    (cached.report.source, cached.report.decoded)
-}
-
-#[test]
-fn cached_incremental_and_fresh_statistics_are_identical_as_shards_come_and_go() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (data, spare) = (tmp.path().join("data"), tmp.path().join("spare"));
-    shards(&data, &[("a", 1), ("b", 2), ("c", 3)], 40);
-    shards(&spare, &[("d", 4), ("other", 5)], 40);
-    let store = StatsStore::at(&tmp.path().join("cache"));
-    let opts = SweepConfig::default();
-    let check =
-        |want: (StatsSource, u32)| assert_eq!(cached_equals_fresh(&data, &opts, &store), want);
-
-    check((StatsSource::Computed, 3));
-    check((StatsSource::Cached, 0));
-    // A shard added: only it is decoded.
-    std::fs::copy(spare.join("d.parquet"), data.join("d.parquet")).unwrap();
-    check((StatsSource::Incremental, 1));
-    // A shard removed: its sums are retracted, nothing is decoded.
-    std::fs::remove_file(data.join("b.parquet")).unwrap();
-    check((StatsSource::Cached, 0));
-    // A shard rewritten with other images: it alone is decoded again.
-    std::fs::copy(spare.join("other.parquet"), data.join("a.parquet")).unwrap();
-    check((StatsSource::Incremental, 1));
-    // A shard touched, its content unchanged: read again to hash it, not decoded.
-    let f = std::fs::File::options()
-        .write(true)
-        .open(data.join("c.parquet"))
-        .unwrap();
-    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
-        .unwrap();
-    drop(f);
-    check((StatsSource::Cached, 0));
-    // The removed shard back, as it was: its sums are still in the cache.
-    std::fs::copy(spare.join("d.parquet"), data.join("b.parquet")).unwrap();
-    check((StatsSource::Cached, 0));
-}
-
-#[test]
-fn a_change_of_resize_or_of_the_transforms_misses_the_cache() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    shards(&data, &[("a", 1), ("b", 2)], 30);
-    let store = StatsStore::at(&tmp.path().join("cache"));
-    let with = |resize: Option<&str>, transforms: &[&str]| SweepConfig {
-        resize: resize.map(String::from),
-        train_transforms: transforms.iter().map(|t| t.to_string()).collect(),
-        ..SweepConfig::default()
-    };
-    let source = |opts: &SweepConfig| pass(&data, opts, Some(&store)).report.source;
-    assert_eq!(source(&with(Some("8x8"), &[])), StatsSource::Computed);
-    assert_eq!(source(&with(Some("8x8"), &[])), StatsSource::Cached);
-    assert_eq!(source(&with(Some("9x9"), &[])), StatsSource::Computed);
-    assert_eq!(source(&with(None, &[])), StatsSource::Computed);
-    assert_eq!(
-        source(&with(None, &["center_crop:6"])),
-        StatsSource::Computed
-    );
-    assert_eq!(source(&with(None, &["center_crop:6"])), StatsSource::Cached);
-    // The statistics see a random crop as its centre: the same pixels, so a hit; and a flip
-    // does not change them at all.
-    assert_eq!(
-        source(&with(None, &["random_crop:6", "hflip"])),
-        StatsSource::Cached
-    );
-    // The bad-record policy decides which records count.
-    let skip = SweepConfig {
-        on_bad_record: OnBadRecord::Skip,
-        ..with(None, &["center_crop:6"])
-    };
-    assert_eq!(source(&skip), StatsSource::Computed);
-    for opts in [with(Some("9x9"), &[]), skip] {
-        assert_eq!(
-            cached_equals_fresh(&data, &opts, &store),
-            (StatsSource::Cached, 0)
-        );
-    }
-}
+use crate::fixtures::synthetic_shards as shards;
 
 /// Every file of the cache under `dir`.
 fn cache_files(dir: &Path) -> Vec<PathBuf> {
@@ -317,7 +195,7 @@ fn each_run_says_where_its_statistics_came_from() {
             })
             .collect::<Vec<_>>()
     };
-    let s = |v: &str, n, d| (v.to_string(), n, d);
+    let s = |v: &str, n, d| (Some(v.parse::<StatsSource>().unwrap()), n, d);
     // The grid is workers × normalize: runs 2 and 4 normalize. The first pays for the pass.
     assert_eq!(
         sweep(&[]),
@@ -354,8 +232,8 @@ fn each_run_says_where_its_statistics_came_from() {
 
 #[test]
 fn a_pass_that_fails_keeps_the_shards_it_finished() {
-    use flowload::source::Shape;
-    use flowload::source::encoded::image::encode_png;
+    use flowload_core::Shape;
+    use flowload_core::testing::encode_png;
     let tmp = tempfile::tempdir().unwrap();
     let (data, cache) = (tmp.path().join("folder"), tmp.path().join("cache"));
     let shape = Shape {

@@ -3,9 +3,10 @@
 
 use crate::common;
 
-use flowload::config::{SinkKind, SweepConfig, Workers};
+use flowload::config::{SinkKind, SweepConfig};
 use flowload::results::Existing;
 use flowload::sweep::{SweepOptions, run_sweep};
+use flowload_core::Workers;
 
 fn pipeline(out: &std::path::Path) -> SweepConfig {
     let mut p = SweepConfig {

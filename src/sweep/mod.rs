@@ -1,0 +1,284 @@
+//! A sweep: every run of a pipeline's grid, each one `stats → loader → sink → Parquet`. The
+//! grid and `--resume` are driven here; one run is [`run`], both sides of a cluster's session
+//! protocol are [`cluster`], the checks made before anything is written are [`validate`], and
+//! what identifies a run's inputs is [`identity`].
+
+mod cluster;
+mod identity;
+mod run;
+mod validate;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use flowload_core::cluster::TrainerProcess;
+use flowload_core::{
+    BadRecord, CacheSetting, ClusterError, Dataset, Loader, LoaderBuilder, OnBadRecord, Records,
+    Stats, StatsStore, Tuning, WireFormat, Workers, cores,
+};
+
+use cluster::Announcer;
+pub use cluster::serve_sweep;
+use identity::Identity;
+
+use crate::config::{RunParams, SinkKind, SweepConfig};
+use crate::error::{Error, Result};
+use crate::results::{
+    EpochMetrics, Existing, MetricsWriter, Provenance, ResultsDir, model_path, read_run, run_path,
+    write_skipped, write_summary,
+};
+use crate::sink::train::{device_name, parse_device};
+
+/// The outcome of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub params: RunParams,
+    /// Statistics used for normalization (`None` when it is off).
+    pub stats: Option<Stats>,
+    pub epochs: Vec<EpochMetrics>,
+    /// True when `--resume` found this run complete and did not run it again.
+    pub resumed: bool,
+    /// `--workers auto`: where the count settled and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers_settled: Option<Tuning>,
+    /// Records left out under `--on-bad-record skip` (each listed once in `skipped.parquet`).
+    #[serde(skip)]
+    pub skipped: Vec<BadRecord>,
+    pub skipped_records: usize,
+}
+
+/// Everything a sweep produced, as written to `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepReport {
+    pub pipeline: SweepConfig,
+    pub dataset: String,
+    pub runs: Vec<RunReport>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SweepOptions {
+    /// What to do with results already in the output directory: refuse them, resume them
+    /// (skip the runs whose Parquet file is complete and made with this config), or replace them.
+    pub existing: Existing,
+    /// Cluster mode: this process is the cluster's trainer; `None` runs in one process.
+    pub cluster: Option<TrainerProcess>,
+    /// How batches travel between the processes of a cluster.
+    pub wire: WireFormat,
+    /// Where the statistics cache is (`--stats-cache`, `--no-stats-cache`).
+    pub stats_cache: CacheSetting,
+}
+
+/// What every process of a sweep opens before its first run.
+pub(crate) struct Prepared {
+    data: Dataset,
+    given_stats: Option<Stats>,
+    config_json: String,
+    runs: Vec<RunParams>,
+    store: Option<StatsStore>,
+    /// What the data is, by content: a run made from other data is not complete for
+    /// `--resume`, and a process with other data is not let into a cluster.
+    identity: Identity,
+}
+
+/// Opens the data (and the test data, and `--stats`), checks what can be checked before
+/// anything is written, and lists the runs; `processes` is the cluster's size (1 outside one).
+fn prepare(pipeline: &SweepConfig, processes: usize, cache: &CacheSetting) -> Result<Prepared> {
+    pipeline.validate()?;
+    let opts = pipeline.dataset_options()?;
+    let mut data = Dataset::open(&pipeline.data, &opts)?;
+    if let Some(test) = &pipeline.test_data {
+        data.test = Some(Dataset::open_test(test, &opts)?);
+    }
+    if let Some(test) = &data.test {
+        validate::check_test_split(&data.train, test)?;
+    }
+    let given_stats = match &pipeline.stats {
+        Some(path) => Some(Stats::load(path, data.train.shape())?),
+        None => None,
+    };
+    let mut runs = pipeline.runs();
+    validate::check_sizes_here(pipeline, &data, &runs)?;
+    if processes > 1 {
+        if runs.iter().any(|r| r.workers == Workers::Fixed(0)) {
+            return Err(Error::config(
+                "in a cluster, --workers counts the decode threads of each process and must be at least 1 (the grid has 0)",
+            ));
+        }
+        for r in &mut runs {
+            r.processes = processes as u32;
+        }
+    }
+    let store = cache.open();
+    let identity = Identity::of(&data, store.as_ref());
+    Ok(Prepared {
+        data,
+        given_stats,
+        config_json: serde_json::to_string(pipeline).expect("pipeline serializes"),
+        runs,
+        store,
+        identity,
+    })
+}
+
+impl Prepared {
+    /// Identifies this configuration to the other processes of a cluster.
+    fn fingerprint(&self, wire: WireFormat) -> u32 {
+        self.identity
+            .fingerprint(&self.config_json, wire, &self.data)
+    }
+
+    /// Run `run` of the grid, as process 0 announced it.
+    fn run(&self, run: u32) -> Result<&RunParams> {
+        self.runs
+            .get((run as usize).wrapping_sub(1))
+            .ok_or_else(|| {
+                ClusterError::Protocol(format!(
+                    "process 0 announced run {run}, the grid has {}",
+                    self.runs.len()
+                ))
+                .into()
+            })
+    }
+}
+
+/// A run's loader settings from the pipeline: process 0's loader, a follower's share and the
+/// memory check all start here. `auto` may use the cores the trainer leaves: none for the null
+/// sink, one for a GPU trainer's thread, `--torch-threads` (or libtorch's count) for a CPU
+/// trainer, and none on a process without the trainer (`trainer_here` false); and the workers
+/// whose batches in flight fit in `prefetch_memory_mib` (default a quarter of memory).
+fn loader_settings(
+    pipeline: &SweepConfig,
+    params: &RunParams,
+    train: &Records,
+    trainer_here: bool,
+) -> LoaderBuilder {
+    let trainer = match pipeline.sink {
+        _ if !trainer_here => 0,
+        SinkKind::Null => 0,
+        SinkKind::Train if params.device.starts_with("cuda") => 1,
+        SinkKind::Train => pipeline
+            .torch_threads
+            .unwrap_or_else(|| tch::get_num_threads().max(1) as usize),
+    };
+    let loader = Loader::builder(train.clone())
+        .batch_size(params.batch_size)
+        .shuffle(pipeline.shuffle.then_some(pipeline.seed))
+        .drop_last(pipeline.drop_last)
+        .epochs(pipeline.epochs)
+        .workers(params.workers)
+        .prefetch(pipeline.prefetch)
+        .on_bad_record(pipeline.on_bad_record)
+        .auto_cores(cores().saturating_sub(trainer).max(1));
+    match pipeline.prefetch_memory_mib {
+        Some(mib) => loader.auto_memory(mib.saturating_mul(1 << 20)),
+        None => loader,
+    }
+}
+
+/// Runs every point of the grid, calling `on_run` after each (the CLI prints a line there).
+/// In a cluster this is process 0's part; the others call [`serve_sweep`].
+pub fn run_sweep(
+    pipeline: &SweepConfig,
+    options: SweepOptions,
+    mut on_run: impl FnMut(&RunReport, usize),
+) -> Result<SweepReport> {
+    // Resolve devices first: `--device cuda` without CUDA fails before any work is done.
+    let devices = pipeline
+        .grid
+        .device
+        .iter()
+        .map(|d| Ok((d.clone(), device_name(parse_device(d)?))))
+        .collect::<Result<Vec<_>>>()?;
+    let processes = options.cluster.as_ref().map_or(1, |c| c.spec().processes);
+    let mut prepared = prepare(pipeline, processes, &options.stats_cache)?;
+    validate::check_models(pipeline, &prepared.data)?;
+    prepared.identity = prepared.identity.clone().with_models(pipeline)?;
+    // Own the directory before the other processes are let in: a refusal ends the sweep here.
+    let owned = ResultsDir::claim(&pipeline.out_dir(), options.existing, prepared.runs.len())?;
+    let out = owned.path();
+    if let Some(n) = pipeline.torch_threads {
+        tch::set_num_threads(n as i32);
+    }
+    let mut announcer = match &options.cluster {
+        Some(trainer) => Some(Announcer::bind(trainer, &prepared, options.wire)?),
+        None => None,
+    };
+    for p in &mut prepared.runs {
+        p.device = devices
+            .iter()
+            .find(|(spec, _)| *spec == p.device)
+            .expect("resolved above")
+            .1
+            .clone();
+    }
+    let total = prepared.runs.len();
+    let mut reports = Vec::with_capacity(total);
+    let mut all_skipped: Vec<(u32, BadRecord)> = Vec::new();
+    for params in &prepared.runs {
+        let path = run_path(out, params.run);
+        let made_from = prepared.identity.provenance(&params.model);
+        let done = (options.existing == Existing::Resume)
+            .then(|| completed(&path, params, pipeline, made_from))
+            .flatten();
+        let report = match done {
+            Some(epochs) => RunReport {
+                params: params.clone(),
+                stats: None,
+                skipped_records: epochs.first().map_or(0, |e| e.skipped_records as usize),
+                epochs,
+                resumed: true,
+                workers_settled: None,
+                skipped: Vec::new(),
+            },
+            None => {
+                let mut writer =
+                    MetricsWriter::try_new(&path, params, &prepared.config_json, made_from)?;
+                let report = run::run_one(
+                    pipeline,
+                    &prepared,
+                    params,
+                    &model_path(out, params.run),
+                    announcer.as_mut(),
+                    |row| writer.write(std::slice::from_ref(row)),
+                )?;
+                writer.close()?;
+                all_skipped.extend(report.skipped.iter().map(|s| (params.run, s.clone())));
+                if pipeline.on_bad_record == OnBadRecord::Skip {
+                    write_skipped(out, &all_skipped)?;
+                }
+                report
+            }
+        };
+        on_run(&report, total);
+        reports.push(report);
+    }
+    if let Some(a) = announcer {
+        a.finish()?;
+    }
+    let sweep = SweepReport {
+        pipeline: pipeline.clone(),
+        dataset: prepared.data.train.origin().to_string(),
+        runs: reports,
+    };
+    write_summary(out, &sweep)?;
+    Ok(sweep)
+}
+
+/// The rows of `path` if it holds this exact run, on this data, complete; `None` means run it
+/// (again).
+fn completed(
+    path: &Path,
+    params: &RunParams,
+    pipeline: &SweepConfig,
+    made_from: Provenance,
+) -> Option<Vec<EpochMetrics>> {
+    let file = read_run(path).ok()?;
+    let made_with: SweepConfig = serde_json::from_str(file.config_json.as_deref()?).ok()?;
+    (file.params == *params
+        && file.data_key == Some(made_from.data)
+        && file.model_key == made_from.model
+        && made_with.same_runs_as(pipeline)
+        && file.rows.len() == pipeline.epochs as usize)
+        .then_some(file.rows)
+}
