@@ -8,6 +8,8 @@
 #   scripts/bench.sh photos [PHOTO_DIR]  JPEG photos, RandomResizedCrop + flip, vs DataLoader, DALI, PIL (scripts/bench_photos.py)
 #   scripts/bench.sh stats [PHOTO_DIR]   statistics cache: full pass vs hit vs one shard appended to 10 (scripts/bench_stats.py)
 #   scripts/bench.sh auto [DATA_DIR [PHOTO_DIR]]  --workers auto vs every fixed count, 5 workloads (scripts/bench_auto.py)
+#   scripts/bench.sh ab BEFORE_BINARY [DATA_DIR [PHOTO_DIR]]  a binary built before a change vs this build,
+#                                        interleaved: the loader and photo workloads (scripts/bench_ab.py)
 # Builds flowload in release first. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +28,6 @@ case "$what" in
     photos) exec python scripts/bench_photos.py target/release/flowload ${2:+"$2"} ;;
     stats) exec python scripts/bench_stats.py target/release/flowload ${2:+"$2"} ;;
     auto) exec python scripts/bench_auto.py target/release/flowload "$data" ${3:+"$3"} ;;
-    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos|stats|auto [DATA_DIR]" >&2; exit 2 ;;
+    ab) exec python scripts/bench_ab.py "${2:?usage: scripts/bench.sh ab BEFORE_BINARY}" target/release/flowload ${3:+"$3"} ${4:+"$4"} ;;
+    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos|stats|auto|ab [DATA_DIR]" >&2; exit 2 ;;
 esac

@@ -10,6 +10,7 @@ mod common;
 mod encoded_inputs;
 #[path = "../../crates/core/tests/it/fixtures.rs"]
 mod fixtures;
+mod layout;
 mod models;
 mod parquet_roundtrip;
 mod pipelines;
