@@ -12,6 +12,7 @@ built before a change with the current build. Two workloads, both `run --sink nu
 Each round runs each binary once per workload. A run's figure is its median epoch in
 images/s; the table gives the median of the rounds for each binary, and B / A.
 Usage: scripts/bench_ab.py A_BINARY B_BINARY [FASHION_MNIST_DIR [PHOTO_DIR]] [--rounds N (5)]
+       [--only loader|photos]
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile
 
@@ -42,6 +43,7 @@ def main():
     p.add_argument("data", nargs="?", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("photos", nargs="?", default=os.path.join(HERE, "..", "data", "photos"))
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--only", choices=["loader", "photos"], help="one workload alone")
     a = p.parse_args()
     if not os.path.isdir(os.path.join(a.photos, "train")):
         subprocess.run([sys.executable, os.path.join(HERE, "make_photos.py"), a.photos], check=True)
@@ -51,6 +53,8 @@ def main():
         "photos": ["--data", a.photos, "--batch-size", "100", "--workers", "1,2", "--epochs", "3",
                    *TRANSFORMS],
     }
+    if a.only:
+        workloads = {a.only: workloads[a.only]}
     seen = {}  # (workload, point) -> {"a": [...], "b": [...]}
     for r in range(a.rounds):
         for name, args in workloads.items():

@@ -1,21 +1,22 @@
-# Sourced by scripts/flowload and .ci/run: installs what the build needs if it is missing
-# (libtorch 2.11.0 from the PyPI wheel, the Fashion-MNIST Debian package), then exports the
-# variables tch's build script reads. Idempotent: a second call only checks.
+# Sourced by scripts/flowload and scripts/test.sh (and so CI), from the repository's root:
+# installs what the build needs if it is missing (the pinned Python packages, libtorch 2.11.0
+# among them; the Fashion-MNIST Debian package), then exports the variables tch's build script
+# reads. Idempotent: a second call only checks.
 FLOWLOAD_CACHE="${FLOWLOAD_CACHE:-$HOME/.cache/flowload}"
 TORCH_VENV="$FLOWLOAD_CACHE/torch-2.11.0"
 
-if ! "$TORCH_VENV/bin/python" -c 'import torch, torchvision, sys; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
-    echo "flowload: installing torch==2.11.0 into $TORCH_VENV (about 4.7 GB, once)" >&2
+# Every Python package, pinned in one file (scripts/requirements.txt): torch 2.11.0 for
+# libtorch, torchvision, and what the tests and the README's commands read results with
+# (DuckDB, pyarrow) and make the photo workload with (scikit-image). A stamp in the venv
+# records what was installed: an edit of the file installs again.
+REQUIREMENTS=scripts/requirements.txt
+if ! cmp -s "$REQUIREMENTS" "$TORCH_VENV/.flowload-requirements" \
+    || ! "$TORCH_VENV/bin/python" -c 'import torch' 2>/dev/null; then
+    echo "flowload: installing $REQUIREMENTS into $TORCH_VENV (about 4.7 GB the first time)" >&2
     mkdir -p "$FLOWLOAD_CACHE"
-    python3 -m venv "$TORCH_VENV"
-    "$TORCH_VENV/bin/pip" install -q torch==2.11.0 torchvision==0.26.0 || return 1 2>/dev/null || exit 1
-fi
-
-# The tests read results from Python, as users do: DuckDB and pyarrow in the same venv; and
-# scripts/make_photos.py makes the photo workload from scikit-image's sample photographs.
-if ! "$TORCH_VENV/bin/python" -c 'import duckdb, pyarrow, skimage' 2>/dev/null; then
-    echo "flowload: installing duckdb, pyarrow and scikit-image into $TORCH_VENV" >&2
-    "$TORCH_VENV/bin/pip" install -q duckdb pyarrow scikit-image || return 1 2>/dev/null || exit 1
+    [ -x "$TORCH_VENV/bin/python" ] || python3 -m venv "$TORCH_VENV"
+    "$TORCH_VENV/bin/pip" install -q -r "$REQUIREMENTS" || return 1 2>/dev/null || exit 1
+    cp "$REQUIREMENTS" "$TORCH_VENV/.flowload-requirements"
 fi
 
 # The turbojpeg crate builds libjpeg-turbo 3 from its bundled source: cmake, and nasm for the

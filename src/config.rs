@@ -170,6 +170,28 @@ impl Default for Grid {
     }
 }
 
+/// A number as a person reads it: `0.01`, `1e30` (not thirty-one digits), `1e-7`.
+pub fn number(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A model as a run records it: `seed`, or the file's path written one way (`./m.pt` and
+/// `m.pt` are one model), so that `--resume` knows a run however its model was spelled.
+pub(crate) fn model_name(spec: &str) -> String {
+    if spec == SEED_MODEL {
+        return spec.into();
+    }
+    let path: PathBuf = Path::new(spec)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    path.to_string_lossy().into_owned()
+}
+
 /// The grid's name for the seed's network.
 pub const SEED_MODEL: &str = "seed";
 
@@ -316,6 +338,21 @@ impl SweepConfig {
         if self.grid.lr.iter().any(|&lr| !(lr > 0.0 && lr.is_finite())) {
             return bad("grid.lr: learning rates must be positive and finite");
         }
+        // The optimizers step float32 parameters: a setting beyond float32's range cannot
+        // enter their arithmetic (libtorch aborts on the conversion).
+        let beyond = |v: f64| v.abs() > f32::MAX as f64;
+        for (key, v) in self.grid.lr.iter().map(|&lr| ("grid.lr", lr)).chain([
+            ("momentum", self.momentum),
+            ("weight_decay", self.weight_decay),
+        ]) {
+            if beyond(v) {
+                return Err(Error::config(format!(
+                    "{key}: {} is beyond float32's range (at most {:e}), which the optimizer computes in",
+                    number(v),
+                    f32::MAX
+                )));
+            }
+        }
         if self.torch_threads == Some(0) {
             return bad("torch_threads must be at least 1 (leave it out for libtorch's default)");
         }
@@ -372,7 +409,7 @@ impl SweepConfig {
                                 for &normalize in &g.normalize {
                                     runs.push(RunParams {
                                         run: runs.len() as u32 + 1,
-                                        model: model.clone(),
+                                        model: model_name(model),
                                         optimizer,
                                         lr,
                                         batch_size,
@@ -413,11 +450,21 @@ impl SweepConfig {
     ];
 
     /// The effective config as JSON, less the keys that do not change a run's numbers.
+    /// Transform lists in their one written form (`hflip` and `hflip:0.5` are one list), so
+    /// that two spellings of the same settings are the same run.
     fn run_identity(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("the config serializes");
         if let Some(map) = v.as_object_mut() {
             for key in Self::NOT_IN_RESULTS {
                 map.remove(key);
+            }
+            for (key, list) in [
+                ("train_transforms", &self.train_transforms),
+                ("test_transforms", &self.test_transforms),
+            ] {
+                if let Ok(t) = Transforms::new(list, self.seed) {
+                    map.insert(key.into(), t.canonical().into());
+                }
             }
         }
         v
@@ -513,6 +560,28 @@ mod tests {
             other => panic!("the test does not know the key '{other}': add it here"),
         }
         p
+    }
+
+    #[test]
+    fn two_spellings_of_the_same_settings_are_the_same_run() {
+        let with = |transforms: &[&str], model: &str| {
+            let mut p = SweepConfig {
+                data: "d".into(),
+                train_transforms: transforms.iter().map(|t| t.to_string()).collect(),
+                ..SweepConfig::default()
+            };
+            p.grid.model = vec![model.into()];
+            p
+        };
+        let a = with(&["hflip", "random_crop:28,padding=4"], "./models/m.pt");
+        let b = with(
+            &["hflip:0.5", "random_crop:28x28,padding=4,mode=constant"],
+            "models//m.pt",
+        );
+        assert!(a.same_runs_as(&b));
+        assert_eq!(a.runs(), b.runs());
+        assert_eq!(a.runs()[0].model, "models/m.pt");
+        assert!(!a.same_runs_as(&with(&["hflip:0.4"], "models/m.pt")));
     }
 
     #[test]

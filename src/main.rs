@@ -2,6 +2,7 @@
 
 mod cli;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -34,7 +35,10 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("flowload: error: {}", message(&e));
+            // One write: the processes of `cluster-local` share a terminal, and a line written
+            // in pieces is spliced with theirs.
+            let line = format!("flowload: error: {}\n", message(&e));
+            let _ = std::io::stderr().write_all(line.as_bytes());
             ExitCode::FAILURE
         }
     }

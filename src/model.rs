@@ -68,8 +68,8 @@ impl Model {
     }
 }
 
-/// Checks, before anything is written, that the TorchScript file `spec` loads and maps a
-/// `[2,C,H,W]` float32 batch of the data's shape to `[2,classes]` logits. The probe runs in
+/// Checks, before anything is written, that the TorchScript file `spec` loads, has a parameter
+/// to train, and maps a `[2,C,H,W]` float32 batch of the data's shape to `[2,classes]` logits. The probe runs in
 /// evaluation mode without gradients, on the CPU, so nothing in the module changes.
 pub fn check_contract(spec: &str, shape: Shape, classes: usize) -> Result<()> {
     if spec == SEED_MODEL {
@@ -79,6 +79,19 @@ pub fn check_contract(spec: &str, shape: Shape, classes: usize) -> Result<()> {
     check_file(path)?;
     let mut module =
         CModule::load_on_device(path, Device::Cpu).map_err(|e| not_torchscript(path, e))?;
+    // Without a parameter that takes gradients, the first backward pass would abort.
+    let trainable = module
+        .named_parameters()
+        .map_err(|e| not_torchscript(path, e))?
+        .iter()
+        .filter(|(_, t)| t.requires_grad())
+        .count();
+    if trainable == 0 {
+        return Err(Error::Model {
+            path: path.into(),
+            detail: "has no trainable parameters (every parameter is frozen, or it has none): there is nothing to train".into(),
+        });
+    }
     module.set_eval();
     let input = [
         2,

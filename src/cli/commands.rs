@@ -3,14 +3,16 @@
 
 use std::time::Instant;
 
+use clap::Parser as _;
+
 use flowload::report;
 use flowload::results::Existing;
-use flowload::sweep::{SweepOptions, run_sweep, serve_sweep};
+use flowload::sweep::{SweepOptions, check, run_sweep, serve_sweep};
 use flowload_core::cluster::Role;
 use flowload_core::{ConvertOptions, Stats, cores};
 
 use super::console::{format_table, summary_line};
-use super::{ClusterLocalArgs, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
+use super::{Cli, ClusterLocalArgs, Command, ConvertArgs, ReportArgs, RunArgs, StatsArgs};
 
 /// `cluster-local` ends with the exit code of the process that failed.
 #[derive(Debug)]
@@ -25,6 +27,15 @@ impl std::fmt::Display for ChildFailed {
 impl std::error::Error for ChildFailed {}
 
 pub(crate) fn cluster_local(args: ClusterLocalArgs) -> anyhow::Result<()> {
+    // The command as each process will parse it: a bad flag or setting is reported here,
+    // once, instead of by every process at the same time.
+    let command = std::iter::once("flowload".to_string()).chain(args.command.iter().cloned());
+    if let Ok(Cli {
+        command: Command::Run(run),
+    }) = Cli::try_parse_from(command)
+    {
+        check(&run.pipeline()?, args.processes)?;
+    }
     let exe = std::env::current_exe()?;
     // Every process notices a lost peer within its own bounds; this only stops stragglers.
     let grace = std::time::Duration::from_secs(30);

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use flowload::config::number;
 use flowload::results::median;
 use flowload::sweep::RunReport;
 use flowload_core::Workers;
@@ -17,7 +18,11 @@ pub(crate) fn summary_line(report: &RunReport, total_runs: usize) -> String {
     let _ = write!(
         s,
         " lr={} batch_size={} workers={} device={} normalize={}",
-        p.lr, p.batch_size, p.workers, p.device, p.normalize
+        number(p.lr),
+        p.batch_size,
+        p.workers,
+        p.device,
+        p.normalize
     );
     if report.resumed {
         s.push_str("  already complete, skipped (--resume)");
@@ -39,8 +44,15 @@ pub(crate) fn summary_line(report: &RunReport, total_runs: usize) -> String {
     if let Some(t) = &report.workers_settled {
         let _ = write!(s, "  {}", t.describe());
     }
-    if report.skipped_records > 0 {
-        let _ = write!(s, "  skipped {} bad records", report.skipped_records);
+    let test_skipped = last.test_skipped_records;
+    match (report.skipped_records, test_skipped) {
+        (0, 0) => {}
+        (n, 0) => {
+            let _ = write!(s, "  skipped {n} bad records");
+        }
+        (n, t) => {
+            let _ = write!(s, "  skipped {n} bad records, and {t} of the test split");
+        }
     }
     let _ = write!(
         s,
@@ -75,7 +87,7 @@ pub(crate) fn format_table(runs: &[RunReport]) -> String {
                 t,
                 "{:<4} {:<7} {:<6} {:<8} {:<7} {:<10} {:<6} {:<7} {:<9} {:<10} {:<9} {:<8.3} {:<7.3} {:<10.3} {:<10.0} {:.2}",
                 p.run,
-                p.lr,
+                number(p.lr),
                 p.batch_size,
                 match p.workers {
                     Workers::Auto => format!("auto={}", e.workers),
@@ -83,7 +95,7 @@ pub(crate) fn format_table(runs: &[RunReport]) -> String {
                 },
                 p.device,
                 p.normalize,
-                e.epoch + 1,
+                e.epoch,
                 opt(e.loss),
                 opt(e.accuracy),
                 opt(e.test_loss),

@@ -229,10 +229,21 @@ pub(crate) struct RunArgs {
     pub source_args: SourceArgs,
     /// Decode workers, comma-separated; each value is a run. 0 builds batches on the consumer's
     /// thread; `auto` starts with one and adds or removes workers while the run goes.
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        allow_negative_numbers = true
+    )]
     pub workers: Option<Vec<Workers>>,
     /// Batch sizes, comma-separated; each value is a run.
-    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = parse_batch_size)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        value_parser = parse_batch_size,
+        allow_negative_numbers = true
+    )]
     pub batch_size: Option<Vec<usize>>,
     /// Models, comma-separated: `seed` (the seed's network) or TorchScript files taking
     /// [B,C,H,W] float32 and returning [B,classes] logits; each value is a run.
@@ -242,13 +253,18 @@ pub(crate) struct RunArgs {
     #[arg(long, value_delimiter = ',', value_enum, value_name = "LIST")]
     pub optimizer: Option<Vec<OptimizerKind>>,
     /// SGD's momentum (default 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// Weight decay of the optimizer (default 0; AdamW's is decoupled).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Learning rates, comma-separated; each value is a run.
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        allow_negative_numbers = true
+    )]
     pub lr: Option<Vec<f64>>,
     /// Devices, comma-separated: auto (CUDA when present), cpu, cuda, cuda:N; each value is a run.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -319,7 +335,8 @@ pub(crate) struct RunArgs {
         long,
         default_value_t = 10.0,
         value_name = "SECS",
-        help_heading = "Cluster"
+        help_heading = "Cluster",
+        allow_negative_numbers = true
     )]
     pub connect_timeout: f64,
     /// Seconds process 0 waits for a batch before it stops and names the process that owes it
@@ -328,7 +345,8 @@ pub(crate) struct RunArgs {
         long,
         default_value_t = 60.0,
         value_name = "SECS",
-        help_heading = "Cluster"
+        help_heading = "Cluster",
+        allow_negative_numbers = true
     )]
     pub stall_timeout: f64,
     /// How batches travel to process 0: raw u8 pixels (normalized there) or Arrow IPC f32.

@@ -141,10 +141,16 @@ where
 {
     let epochs = runs.iter().map(|r| r.rows.len()).max().unwrap_or(1) as f64;
     let (lo, hi) = bounds(runs.iter().flat_map(|r| {
-        r.rows.iter().flat_map(|e| {
-            let (a, b) = metric(e);
-            [a, b].into_iter().flatten()
-        })
+        // A diverged run's accuracy after it diverged is not the model's: left out of the
+        // axis as out of the lines.
+        let until = r.diverged().map_or(u32::MAX, |(epoch, _)| epoch);
+        r.rows
+            .iter()
+            .filter(move |e| e.epoch < until)
+            .flat_map(|e| {
+                let (a, b) = metric(e);
+                [a, b].into_iter().flatten()
+            })
     }));
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 20))
@@ -166,12 +172,22 @@ where
         .draw()?;
     for (i, (run, name)) in runs.iter().zip(labels).enumerate() {
         let color = Palette99::pick(i).to_rgba();
+        // A diverged run's points stop where its loss stops being a number (drawing NaN would
+        // put it along the axis, as if it were the best), and its legend says so.
+        let until = run.diverged().map_or(u32::MAX, |(epoch, _)| epoch);
+        let name = match run.divergence() {
+            Some(d) => format!("{name} ({d})"),
+            None => name.clone(),
+        };
         let points = |test: bool| -> Vec<(f64, f64)> {
             run.rows
                 .iter()
+                .filter(|e| e.epoch < until)
                 .filter_map(|e| {
                     let (a, b) = metric(e);
-                    (if test { b } else { a }).map(|v| (e.epoch as f64 + 1.0, v))
+                    (if test { b } else { a })
+                        .filter(|v| v.is_finite())
+                        .map(|v| (e.epoch as f64, v))
                 })
                 .collect()
         };

@@ -119,7 +119,7 @@ pub fn write(dir: &Path, loaded: &Loaded, verdicts: &[Verdict], out: &Path) -> R
         let cells = [
             (esc(&r.sweep), true),
             (p.run.to_string(), false),
-            (p.lr.to_string(), false),
+            (crate::config::number(p.lr), false),
             (p.batch_size.to_string(), false),
             (p.workers.to_string(), false),
             (esc(&p.device), true),

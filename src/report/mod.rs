@@ -34,6 +34,25 @@ impl LoadedRun {
     pub fn mean(&self, f: impl Fn(&EpochMetrics) -> f64) -> f64 {
         self.rows.iter().map(&f).sum::<f64>() / self.rows.len() as f64
     }
+    /// Where the run diverged: the first epoch whose training or test loss is not a finite
+    /// number, and `NaN` or `inf`; `None` for a run that did not. Its metrics from there on are
+    /// not drawn, and its accuracy is not ranked.
+    pub fn diverged(&self) -> Option<(u32, &'static str)> {
+        self.rows.iter().find_map(|e| {
+            let bad = [e.loss, e.test_loss]
+                .into_iter()
+                .flatten()
+                .find(|v| !v.is_finite())?;
+            Some((e.epoch, if bad.is_nan() { "NaN" } else { "inf" }))
+        })
+    }
+
+    /// [`LoadedRun::diverged`] as a legend and a verdict say it: `loss NaN from epoch 3`.
+    pub fn divergence(&self) -> Option<String> {
+        self.diverged()
+            .map(|(epoch, what)| format!("loss {what} from epoch {epoch}"))
+    }
+
     /// The value of a grid axis, as text.
     pub fn axis(&self, axis: Axis) -> String {
         let p = &self.params;
@@ -42,7 +61,7 @@ impl LoadedRun {
             Axis::Model => p.model.clone(),
             Axis::Optimizer => p.optimizer.name().into(),
             Axis::Lr if p.lr.is_nan() => "?".into(), // an older file without the column
-            Axis::Lr => p.lr.to_string(),
+            Axis::Lr => crate::config::number(p.lr),
             Axis::BatchSize => p.batch_size.to_string(),
             Axis::Workers => p.workers.to_string(),
             Axis::Device => p.device.clone(),
@@ -377,10 +396,18 @@ pub fn verdicts(runs: &[LoadedRun]) -> Vec<Verdict> {
             let time = |rs: &[&LoadedRun]| {
                 rs.iter().map(|r| r.mean(|e| e.epoch_seconds)).sum::<f64>() / rs.len() as f64
             };
+            // A run whose loss is not a number has no accuracy worth ranking.
+            let diverged: Vec<String> = all
+                .iter()
+                .filter_map(|r| {
+                    r.divergence()
+                        .map(|d| format!("{}={}: {d}", axis.name(), r.axis(axis)))
+                })
+                .collect();
             let points = acc(&runs_v)
                 .zip(acc(&base))
                 .map(|(a, b)| 100.0 * (a - b))
-                .filter(|p| p.is_finite());
+                .filter(|p| p.is_finite() && diverged.is_empty());
             let change = Some(time(&runs_v) / time(&base) - 1.0).filter(|c| c.is_finite());
             let mean_of = |rs: &[&LoadedRun], f: fn(&LoadedRun) -> f64| {
                 rs.iter().map(|r| f(r)).sum::<f64>() / rs.len() as f64
@@ -397,8 +424,14 @@ pub fn verdicts(runs: &[LoadedRun]) -> Vec<Verdict> {
                 compute_spread,
                 base_epoch,
             );
-            let epoch = all.iter().map(|r| r.last().epoch + 1).max().unwrap_or(0);
+            let epoch = all.iter().map(|r| r.last().epoch).max().unwrap_or(0);
             let mut text = format!("{}={value} vs {}: ", axis.name(), values[0]);
+            if !diverged.is_empty() {
+                text.push_str(&format!(
+                    "accuracy not compared ({}), ",
+                    diverged.join("; ")
+                ));
+            }
             if let Some(p) = points {
                 text.push_str(&format!(
                     "{} accuracy {}{:.1} points at epoch {epoch}, ",

@@ -18,6 +18,8 @@ use crate::error::Result;
 /// One epoch of one run: what the RunManager tracked, plus where the time went.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
+    /// The epoch, from 1 (files written before flowload counted from 1 are read shifted; see
+    /// `run_file::EPOCHS_FROM_KEY`).
     pub epoch: u32,
     /// Sample-weighted mean training loss; `None` for the null sink.
     pub loss: Option<f64>,
@@ -37,8 +39,12 @@ pub struct EpochMetrics {
     /// Bytes of batches that arrived from other processes (cluster mode; 0 in one process).
     #[serde(default)]
     pub bytes_received: u64,
-    /// Records left out under `--on-bad-record skip` this epoch.
+    /// Training records left out under `--on-bad-record skip` this epoch.
     pub skipped_records: u64,
+    /// Test records left out under `--on-bad-record skip`: the test loss and accuracy are over
+    /// the others. 0 in files written before the column existed.
+    #[serde(default)]
+    pub test_skipped_records: u64,
     pub images_per_second: f64,
     /// Time the trainer was blocked waiting for the next batch (inline batch building at workers 0).
     pub data_wait_seconds: f64,
@@ -76,6 +82,7 @@ impl EpochMetrics {
             workers: 0,
             bytes_received: 0,
             skipped_records: 0,
+            test_skipped_records: 0,
             images_per_second: f64::NAN,
             data_wait_seconds: f64::NAN,
             compute_seconds: f64::NAN,
@@ -182,6 +189,7 @@ static COLUMNS: &[Column] = &[
     Column { name: "images", kind: Kind::U64, get: |r| n(r.1.images as f64), set: |r, v| r.1.images = v.count() },
     Column { name: "bytes_received", kind: Kind::U64, get: |r| n(r.1.bytes_received as f64), set: |r, v| r.1.bytes_received = v.count() },
     Column { name: "skipped_records", kind: Kind::U64, get: |r| n(r.1.skipped_records as f64), set: |r, v| r.1.skipped_records = v.count() },
+    Column { name: "test_skipped_records", kind: Kind::U64, get: |r| n(r.1.test_skipped_records as f64), set: |r, v| r.1.test_skipped_records = v.count() },
     Column { name: "images_per_second", kind: Kind::F64, get: |r| n(r.1.images_per_second), set: |r, v| r.1.images_per_second = v.num() },
     Column { name: "data_wait_seconds", kind: Kind::F64, get: |r| n(r.1.data_wait_seconds), set: |r, v| r.1.data_wait_seconds = v.num() },
     Column { name: "compute_seconds", kind: Kind::F64, get: |r| n(r.1.compute_seconds), set: |r, v| r.1.compute_seconds = v.num() },

@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -33,7 +34,9 @@ pub enum Existing {
 #[derive(Debug)]
 pub struct ResultsDir {
     path: PathBuf,
-    _lock: File,
+    lock: File,
+    /// Whether `claim` made the directory: a sweep that writes nothing takes it away again.
+    made: bool,
 }
 
 impl ResultsDir {
@@ -41,6 +44,7 @@ impl ResultsDir {
     /// already holds. `runs` is the sweep's grid size: under `--resume`, run files numbered
     /// beyond it belong to another sweep and are refused.
     pub fn claim(path: &Path, existing: Existing, runs: usize) -> Result<ResultsDir> {
+        let made = !path.exists();
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
         let lock = lock(path)?;
         let found = results_in(path)?;
@@ -87,43 +91,78 @@ impl ResultsDir {
         }
         Ok(ResultsDir {
             path: path.into(),
-            _lock: lock,
+            lock,
+            made,
         })
     }
 
+    /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Gives the directory up after a sweep that failed: when it holds no results (the first
+    /// run was refused, say during its statistics pass), what the claim and the runs made —
+    /// the lock file, empty `runs/` and `models/`, the directory itself if the claim made it —
+    /// is removed, so that a refused configuration leaves nothing behind. Results are kept,
+    /// and so is the lock file beside them.
+    pub fn abandon(self) {
+        if !results_in(&self.path).is_ok_and(|found| found.is_empty()) {
+            return;
+        }
+        for folder in ["runs", "models"] {
+            let _ = std::fs::remove_dir(self.path.join(folder));
+        }
+        // Unlinked while still held: a claimant that opened it before sees, once it has the
+        // lock, that it is no longer the directory's lock file, and opens the new one.
+        let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        drop(self.lock);
+        if self.made {
+            let _ = std::fs::remove_dir(&self.path);
+        }
     }
 }
 
 /// Locks `<dir>/.flowload.lock` without waiting, and writes this process's pid into it.
 fn lock(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    if let Err(e) = file.try_lock() {
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        return match e {
-            std::fs::TryLockError::WouldBlock => Err(Error::Locked {
-                path: dir.into(),
-                holder: holder.trim().to_string(),
-            }),
-            std::fs::TryLockError::Error(e) => Err(Error::io(&path, e)),
+    loop {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        if let Err(e) = file.try_lock() {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return match e {
+                std::fs::TryLockError::WouldBlock => Err(Error::Locked {
+                    path: dir.into(),
+                    holder: holder.trim().to_string(),
+                }),
+                std::fs::TryLockError::Error(e) => Err(Error::io(&path, e)),
+            };
+        }
+        // A sweep that wrote nothing unlinks its lock file before releasing it
+        // (`ResultsDir::abandon`): holding that file's lock is holding nothing. The file at
+        // the path must be the one locked.
+        let same = |on_disk: &std::fs::Metadata, held: &std::fs::Metadata| {
+            (on_disk.dev(), on_disk.ino()) == (held.dev(), held.ino())
         };
+        match (std::fs::metadata(&path), file.metadata()) {
+            (Ok(on_disk), Ok(held)) if same(&on_disk, &held) => {}
+            _ => continue,
+        }
+        let written = file
+            .set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| write!(file, "{}", std::process::id()))
+            .and_then(|_| file.flush());
+        written.map_err(|e| Error::io(&path, e))?;
+        return Ok(file);
     }
-    let written = file
-        .set_len(0)
-        .and_then(|_| file.rewind())
-        .and_then(|_| write!(file, "{}", std::process::id()))
-        .and_then(|_| file.flush());
-    written.map_err(|e| Error::io(&path, e))?;
-    Ok(file)
 }
 
 /// What a results directory holds.
@@ -277,6 +316,28 @@ mod tests {
             "{e}"
         );
         assert!(dir.path().join("runs/run-0001.parquet").exists());
+    }
+
+    #[test]
+    fn a_sweep_that_wrote_nothing_leaves_nothing_and_results_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let owned = ResultsDir::claim(&out, Existing::Refuse, 1).unwrap();
+        std::fs::create_dir_all(out.join("runs")).unwrap();
+        owned.abandon();
+        assert!(!out.exists(), "the claim made it; nothing was written");
+        // A directory that was there stays, empty; one with results keeps them and its lock.
+        std::fs::create_dir_all(&out).unwrap();
+        ResultsDir::claim(&out, Existing::Refuse, 1)
+            .unwrap()
+            .abandon();
+        assert!(out.exists() && std::fs::read_dir(&out).unwrap().next().is_none());
+        let owned = ResultsDir::claim(&out, Existing::Refuse, 1).unwrap();
+        touch(&out, "runs/run-0001.parquet");
+        owned.abandon();
+        assert!(out.join("runs/run-0001.parquet").exists() && out.join(LOCK_FILE).exists());
+        // After an abandon, the next claim locks the new lock file.
+        ResultsDir::claim(&out, Existing::Resume, 1).unwrap();
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub const CONFIG_KEY: &str = "flowload.config";
 pub const RUN_KEY: &str = "flowload.run";
 pub const DATA_KEY: &str = "flowload.data";
 pub const MODEL_KEY: &str = "flowload.model";
+/// The number of a run's first epoch in the `epoch` column: `1`, as every other place counts
+/// them (the run line, the table, the verdicts, the seed's RunManager). Files without it were
+/// written counting from 0, and are read shifted by one.
+pub const EPOCHS_FROM_KEY: &str = "flowload.epochs_from";
 
 /// What a run was made from besides its config: the data's content key, and the model file's
 /// (`None` for the seed's network).
@@ -65,6 +69,7 @@ impl MetricsWriter {
             KeyValue::new(CONFIG_KEY.into(), config_json.to_string()),
             KeyValue::new(RUN_KEY.into(), run_json),
             KeyValue::new(DATA_KEY.into(), format!("{:032x}", made_from.data)),
+            KeyValue::new(EPOCHS_FROM_KEY.to_string(), "1".to_string()),
         ];
         if let Some(model) = made_from.model {
             meta.push(KeyValue::new(MODEL_KEY.into(), format!("{model:032x}")));
@@ -142,6 +147,8 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
     let mut params: RunParams = meta(RUN_KEY)
         .and_then(|j| serde_json::from_str(&j).ok())
         .unwrap_or_default();
+    // Older files numbered epochs from 0.
+    let shift = u32::from(meta(EPOCHS_FROM_KEY).is_none());
     let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
     let mut rows = Vec::new();
     for batch in reader {
@@ -156,8 +163,9 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
                 detail,
             }
         })?;
-        for (p, row) in read {
+        for (p, mut row) in read {
             params = p;
+            row.epoch += shift;
             rows.push(row);
         }
     }

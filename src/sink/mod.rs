@@ -29,6 +29,8 @@ pub(crate) struct Trained {
     pub accuracy: f64,
     /// Loss and accuracy on the test split, when there is one.
     pub test: Option<(f64, f64)>,
+    /// Records of the test split skipped as bad: the accuracy is over the others.
+    pub test_skipped: u64,
     pub eval_seconds: f64,
 }
 
@@ -93,7 +95,7 @@ impl<'a> EpochFeed<'a> {
     ) -> EpochMetrics {
         let test = trained.and_then(|t| t.test);
         EpochMetrics {
-            epoch: self.epoch,
+            epoch: self.epoch + 1,
             loss: trained.map(|t| t.loss),
             accuracy: trained.map(|t| t.accuracy),
             test_loss: test.map(|t| t.0),
@@ -104,6 +106,7 @@ impl<'a> EpochFeed<'a> {
             workers: self.loader.workers() as u32,
             bytes_received: self.bytes,
             skipped_records: self.skips,
+            test_skipped_records: trained.map_or(0, |t| t.test_skipped),
             images_per_second: images as f64 / epoch_seconds,
             data_wait_seconds: self.wait,
             compute_seconds,

@@ -214,13 +214,13 @@ impl Trainer {
     }
 
     /// The training loop: every epoch takes `loader.batches_per_epoch()` batches, one optimizer
-    /// step each, then evaluates on `test`. `on_epoch` sees each epoch's row as it completes;
+    /// step each, then evaluates on `test_batches`. `on_epoch` sees each epoch's row as it completes;
     /// records skipped in the first epoch are appended to `skipped`.
     pub fn fit(
         &mut self,
         loader: &mut Loader,
         epochs: u32,
-        test: &[Batch],
+        test_batches: &[Batch],
         clock: super::RunClock,
         skipped: &mut Vec<BadRecord>,
         mut on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
@@ -249,15 +249,16 @@ impl Trainer {
             let epoch_seconds = feed.elapsed();
             bar.finish_and_clear();
             let evaluated = Instant::now();
-            let test = if test.is_empty() {
+            let test = if test_batches.is_empty() {
                 None
             } else {
-                Some(self.evaluate(test)?)
+                Some(self.evaluate(test_batches)?)
             };
             let trained = Trained {
                 loss,
                 accuracy,
                 test,
+                test_skipped: test_batches.iter().map(|b| b.skipped.len() as u64).sum(),
                 eval_seconds: evaluated.elapsed().as_secs_f64(),
             };
             let row = feed.row(clock, epoch_seconds, tally.images, compute, Some(trained));

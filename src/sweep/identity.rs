@@ -8,7 +8,7 @@ use std::path::Path;
 
 use flowload_core::{Dataset, StatsStore, WireFormat, file_key};
 
-use crate::config::{SEED_MODEL, SinkKind, SweepConfig};
+use crate::config::{SEED_MODEL, SinkKind, SweepConfig, model_name};
 use crate::error::{Error, Result};
 use crate::results::Provenance;
 
@@ -17,7 +17,7 @@ use crate::results::Provenance;
 pub(crate) struct Identity {
     /// The data's content key: training and test parts, named and keyed.
     pub(crate) data: u128,
-    /// Each TorchScript model of the grid by its content, as the grid names it.
+    /// Each TorchScript model of the grid by its content, as a run records its name.
     models: HashMap<String, u128>,
 }
 
@@ -37,14 +37,15 @@ impl Identity {
             return Ok(self);
         }
         for spec in &pipeline.grid.model {
-            if spec == SEED_MODEL || self.models.contains_key(spec) {
+            let name = model_name(spec);
+            if spec == SEED_MODEL || self.models.contains_key(&name) {
                 continue;
             }
             let key = file_key(Path::new(spec)).map_err(|e| Error::Model {
                 path: spec.into(),
                 detail: e.to_string(),
             })?;
-            self.models.insert(spec.clone(), key);
+            self.models.insert(name, key);
         }
         Ok(self)
     }

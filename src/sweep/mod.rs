@@ -84,6 +84,24 @@ pub(crate) struct Prepared {
 /// Opens the data (and the test data, and `--stats`), checks what can be checked before
 /// anything is written, and lists the runs; `processes` is the cluster's size (1 outside one).
 fn prepare(pipeline: &SweepConfig, processes: usize, cache: &CacheSetting) -> Result<Prepared> {
+    let (data, given_stats, runs) = open_checked(pipeline, processes)?;
+    let store = cache.open();
+    let identity = Identity::of(&data, store.as_ref());
+    Ok(Prepared {
+        data,
+        given_stats,
+        config_json: serde_json::to_string(pipeline).expect("pipeline serializes"),
+        runs,
+        store,
+        identity,
+    })
+}
+
+/// The data, `--stats` and the runs, once every check that needs no run has passed.
+fn open_checked(
+    pipeline: &SweepConfig,
+    processes: usize,
+) -> Result<(Dataset, Option<Stats>, Vec<RunParams>)> {
     pipeline.validate()?;
     let opts = pipeline.dataset_options()?;
     let mut data = Dataset::open(&pipeline.data, &opts)?;
@@ -109,16 +127,15 @@ fn prepare(pipeline: &SweepConfig, processes: usize, cache: &CacheSetting) -> Re
             r.processes = processes as u32;
         }
     }
-    let store = cache.open();
-    let identity = Identity::of(&data, store.as_ref());
-    Ok(Prepared {
-        data,
-        given_stats,
-        config_json: serde_json::to_string(pipeline).expect("pipeline serializes"),
-        runs,
-        store,
-        identity,
-    })
+    Ok((data, given_stats, runs))
+}
+
+/// Everything a sweep of `pipeline` on `processes` processes checks before it writes or
+/// connects anything, and nothing else: `cluster-local` asks it once, so that a bad setting is
+/// one message, not one per process.
+pub fn check(pipeline: &SweepConfig, processes: usize) -> Result<()> {
+    let (data, _, _) = open_checked(pipeline, processes)?;
+    validate::check_models(pipeline, &data)
 }
 
 impl Prepared {
@@ -181,7 +198,7 @@ fn loader_settings(
 pub fn run_sweep(
     pipeline: &SweepConfig,
     options: SweepOptions,
-    mut on_run: impl FnMut(&RunReport, usize),
+    on_run: impl FnMut(&RunReport, usize),
 ) -> Result<SweepReport> {
     // Resolve devices first: `--device cuda` without CUDA fails before any work is done.
     let devices = pipeline
@@ -196,14 +213,6 @@ pub fn run_sweep(
     prepared.identity = prepared.identity.clone().with_models(pipeline)?;
     // Own the directory before the other processes are let in: a refusal ends the sweep here.
     let owned = ResultsDir::claim(&pipeline.out_dir(), options.existing, prepared.runs.len())?;
-    let out = owned.path();
-    if let Some(n) = pipeline.torch_threads {
-        tch::set_num_threads(n as i32);
-    }
-    let mut announcer = match &options.cluster {
-        Some(trainer) => Some(Announcer::bind(trainer, &prepared, options.wire)?),
-        None => None,
-    };
     for p in &mut prepared.runs {
         p.device = devices
             .iter()
@@ -212,6 +221,32 @@ pub fn run_sweep(
             .1
             .clone();
     }
+    match run_grid(pipeline, &options, &prepared, owned.path(), on_run) {
+        Ok(sweep) => Ok(sweep),
+        Err(e) => {
+            // A sweep refused before it wrote a run (its first statistics pass found a
+            // setting no run can use) leaves nothing behind.
+            owned.abandon();
+            Err(e)
+        }
+    }
+}
+
+/// The runs of a prepared sweep into its claimed directory `out`.
+fn run_grid(
+    pipeline: &SweepConfig,
+    options: &SweepOptions,
+    prepared: &Prepared,
+    out: &Path,
+    mut on_run: impl FnMut(&RunReport, usize),
+) -> Result<SweepReport> {
+    if let Some(n) = pipeline.torch_threads {
+        tch::set_num_threads(n as i32);
+    }
+    let mut announcer = match &options.cluster {
+        Some(trainer) => Some(Announcer::bind(trainer, prepared, options.wire)?),
+        None => None,
+    };
     let total = prepared.runs.len();
     let mut reports = Vec::with_capacity(total);
     let mut all_skipped: Vec<(u32, BadRecord)> = Vec::new();
@@ -236,7 +271,7 @@ pub fn run_sweep(
                     MetricsWriter::try_new(&path, params, &prepared.config_json, made_from)?;
                 let report = run::run_one(
                     pipeline,
-                    &prepared,
+                    prepared,
                     params,
                     &model_path(out, params.run),
                     announcer.as_mut(),

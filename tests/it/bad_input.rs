@@ -39,6 +39,13 @@ fn fails_with(dir: &Path, needles: &[&str]) {
             assert!(err.contains(n), "{args:?}: '{n}' not in: {err}");
         }
     }
+    // Refused during the first run (its statistics pass): nothing is written, not even the
+    // results directory, its lock or an empty runs/.
+    assert!(
+        !out_dir.exists(),
+        "{:?}",
+        std::fs::read_dir(&out_dir).map(|d| d.count())
+    );
 }
 
 fn images(dir: &Path) -> std::path::PathBuf {
@@ -458,4 +465,73 @@ fn stats_help_names_every_kind_of_source() {
         text.contains("Parquet") && text.contains("image folder"),
         "{text}"
     );
+}
+
+#[test]
+fn negative_numbers_reach_the_range_checks_and_settings_beyond_float32_are_refused() {
+    let base = [
+        "run",
+        "--data",
+        "synthetic:images=20,size=4x4",
+        "--sink",
+        "null",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> { [&base[..], extra].concat() };
+    refused(
+        &with(&["--weight-decay", "-0.1"]),
+        &["weight_decay must be 0 or more"],
+    );
+    refused(
+        &with(&["--momentum", "-0.9", "--optimizer", "sgd"]),
+        &["momentum must be 0 or more"],
+    );
+    refused(
+        &with(&["--lr", "0.01,-0.01"]),
+        &["learning rates must be positive"],
+    );
+    // The flag parser's own checks, as clap reports them (status 2).
+    for (args, needle) in [
+        (with(&["--batch-size", "-5"]), "Invalid batch size '-5'"),
+        (with(&["--workers", "-1"]), "'-1' is not a worker count"),
+    ] {
+        let o = flowload(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+    // libtorch aborts when a float32 parameter meets 1e39; the check answers first, and a
+    // huge rate is written as a person reads it.
+    for lr in ["1e39", "3.5e38"] {
+        refused(
+            &with(&["--optimizer", "sgd", "--lr", lr]),
+            &["grid.lr", "beyond float32's range"],
+        );
+    }
+    refused(
+        &with(&["--weight-decay", "1e40"]),
+        &["weight_decay: 1e40 is beyond float32's range"],
+    );
+    let out = tempfile::tempdir().unwrap();
+    let mut args = with(&["--lr", "1e30", "--epochs", "1"]);
+    args.extend(["--out", out.path().to_str().unwrap()]);
+    let o = flowload(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        crate::common::stdout(&o).contains("lr=1e30 "),
+        "{}",
+        crate::common::stdout(&o)
+    );
+}
+
+#[test]
+fn a_synthetic_spec_too_large_for_a_record_or_for_memory_is_named_not_an_abort() {
+    for (spec, needle) in [
+        (
+            "synthetic:images=100000,channels=3,size=1024x1024",
+            "memory",
+        ),
+        ("synthetic:size=100000x100000", "an image may take"),
+        ("synthetic:images=18446744073709551615", "memory"),
+    ] {
+        refused(&["stats", spec], &[spec, needle]);
+    }
 }

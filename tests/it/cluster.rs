@@ -398,6 +398,35 @@ fn a_cluster_needs_at_least_one_worker_per_process() {
     );
 }
 
+/// A setting every process would refuse is checked once, before any process starts: one
+/// message, not one per process spliced together.
+#[test]
+fn a_bad_setting_under_cluster_local_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [
+        &["--epochs", "0"][..],
+        &["--weight-decay", "-1"],
+        &["--stats", "/nonexistent/stats.json"],
+    ] {
+        let mut args = vec![
+            "cluster-local",
+            "--processes",
+            "3",
+            "run",
+            "--data",
+            DATA,
+            "--out",
+            dir.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(bad);
+        let o = common::flowload(&args);
+        let err = common::stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{bad:?}: {err}");
+        assert_eq!(err.matches("flowload: error:").count(), 1, "{bad:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
+    }
+}
+
 /// The live (not zombie) children of `pid`, from /proc.
 fn children_of(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();

@@ -417,3 +417,62 @@ fn a_folder_without_class_directories_names_the_kinds_looked_for() {
         "{err}"
     );
 }
+
+/// A bad record of the test split skipped is counted apart (the test accuracy is over the
+/// others), in its own column and in the run's line, and listed with the training ones.
+#[test]
+fn test_records_skipped_as_bad_are_counted_in_their_own_column_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("f");
+    // 16x16: the seed's network needs at least that.
+    let shape = Shape {
+        channels: 1,
+        height: 16,
+        width: 16,
+    };
+    for (file, v) in [
+        ("train/a/0.png", 10u8),
+        ("train/a/1.png", 20),
+        ("train/b/2.png", 200),
+        ("train/b/3.png", 220),
+        ("test/a/4.png", 15),
+        ("test/b/5.png", 210),
+    ] {
+        let p = root.join(file);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, png(&[v; 256], shape)).unwrap();
+    }
+    std::fs::write(root.join("test/b/6.png"), b"not an image").unwrap();
+    let out = dir.path().join("out");
+    let o = common::flowload(&[
+        "run",
+        "--data",
+        root.to_str().unwrap(),
+        "--on-bad-record",
+        "skip",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let line = common::stdout(&o);
+    assert!(
+        line.contains("skipped 0 bad records, and 1 of the test split"),
+        "{line}"
+    );
+    let rows = flowload::results::read_run(&flowload::results::run_path(&out, 1))
+        .unwrap()
+        .rows;
+    assert!(
+        rows.iter()
+            .all(|r| r.skipped_records == 0 && r.test_skipped_records == 1),
+        "{rows:?}"
+    );
+    let listed = common::read_parquet(&out.join("skipped.parquet"));
+    assert_eq!(listed.num_rows(), 1);
+}

@@ -246,7 +246,29 @@ fn a_model_that_does_not_fit_is_a_one_line_error_and_leaves_nothing() {
     let junk = tmp.path().join("junk.pt");
     std::fs::write(&junk, b"PK\x03\x04 not a model").unwrap();
     let missing = tmp.path().join("missing.pt");
-    let cases: [(&Path, &[&str]); 5] = [
+    // Every parameter frozen, and no parameter at all: nothing to train.
+    let (frozen, bare) = (tmp.path().join("frozen.pt"), tmp.path().join("bare.pt"));
+    // TorchScript reads a class's source: the script is a file, not `-c`.
+    let script = tmp.path().join("untrainable.py");
+    std::fs::write(
+        &script,
+        "import sys, torch, torch.nn as nn\n\
+         net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).requires_grad_(False)\n\
+         torch.jit.script(net).save(sys.argv[1])\n\
+         class Bare(nn.Module):\n    def forward(self, x):\n        return x.flatten(1)[:, :10]\n\
+         torch.jit.script(Bare()).save(sys.argv[2])\n",
+    )
+    .unwrap();
+    let o = Command::new(common::python())
+        .args([
+            script.to_str().unwrap(),
+            frozen.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let cases: [(&Path, &[&str]); 7] = [
         (&missing, &["No such file"]),
         (&junk, &["not a TorchScript module"]),
         (tmp.path(), &["is not a file"]),
@@ -258,6 +280,8 @@ fn a_model_that_does_not_fit_is_a_one_line_error_and_leaves_nothing() {
             &five.join("seed.pt"),
             &["returns Float [2, 5]", "[2, 10] (10 classes)"],
         ),
+        (&frozen, &["has no trainable parameters"]),
+        (&bare, &["has no trainable parameters"]),
     ];
     let out = tmp.path().join("out");
     for (model, words) in cases {

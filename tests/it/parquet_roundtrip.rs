@@ -37,6 +37,19 @@ fn sweep(out: &std::path::Path) {
 fn every_column_and_row_round_trips() {
     let out = tempfile::tempdir().unwrap();
     sweep(out.path());
+    // Written with the mode `File::create` gives (0666 less the umask), not a temporary
+    // file's 0600: others may read results the umask lets them read.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let plain = out.path().join("plain");
+    std::fs::File::create(&plain).unwrap();
+    for written in [
+        out.path().join("summary.json"),
+        run_path(out.path(), 1),
+        results::model_path(out.path(), 1),
+    ] {
+        assert_eq!(mode(&written), mode(&plain), "{}", written.display());
+    }
     for run in 1..=4u32 {
         let path = run_path(out.path(), run);
         let file = std::fs::File::open(&path).unwrap();
@@ -80,7 +93,8 @@ fn every_column_and_row_round_trips() {
         assert_eq!(u32s("run"), vec![run; 2]);
         assert_eq!(u32s("batch_size"), vec![64; 2]);
         assert_eq!(u32s("workers"), vec![(run - 1) / 2; 2]);
-        assert_eq!(u32s("epoch"), vec![0, 1]);
+        // Epochs count from 1, as the run line, the table and the verdicts count them.
+        assert_eq!(u32s("epoch"), vec![1, 2]);
         assert_eq!(f64s("lr").values().to_vec(), vec![0.01; 2]);
         let device = col("device");
         let device = device.as_any().downcast_ref::<StringArray>().unwrap();
@@ -173,10 +187,10 @@ print(json.dumps({"rows": rows, "columns": t.column_names, "epochs": meta["epoch
     assert_eq!(
         v["rows"],
         serde_json::json!([
-            [1, 2, 1, true],
-            [2, 2, 1, true],
-            [3, 2, 1, true],
-            [4, 2, 1, true]
+            [1, 2, 2, true],
+            [2, 2, 2, true],
+            [3, 2, 2, true],
+            [4, 2, 2, true]
         ])
     );
     assert_eq!(v["epochs"], 2);

@@ -219,6 +219,14 @@ fn older_files_with_a_subset_of_columns_are_read() {
     assert_eq!(loaded.runs.len(), 5, "{:?}", loaded.problems);
     let old = loaded.runs.iter().find(|r| r.sweep == "old").unwrap();
     assert_eq!(old.rows[1].loss, Some(0.5));
+    // Written counting epochs from 0 (no `flowload.epochs_from`): read as 1 and 2, as new
+    // files count them.
+    assert_eq!(
+        old.rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let new = loaded.runs.iter().find(|r| r.sweep != "old").unwrap();
+    assert_eq!(new.rows.first().map(|r| r.epoch), Some(1));
     let out = dir.path().join("rep");
     let r = report::build(dir.path(), &out).unwrap();
     assert!(
@@ -345,5 +353,51 @@ fn a_parquet_file_that_is_not_flowloads_is_skipped_by_name_and_no_verdict_is_nan
     assert!(
         !text.contains("NaN") && !text.contains("batch_size="),
         "{text}"
+    );
+}
+
+/// A run that diverges (its loss NaN) is not drawn along the bottom of the loss chart as if it
+/// were the best, its legend says where it diverged, and the verdicts do not rank its accuracy.
+#[test]
+fn a_diverged_run_is_left_out_of_the_lines_and_the_ranking() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let o = common::flowload(&[
+        "run",
+        "--data",
+        "synthetic:images=240,size=16x16,classes=3,seed=4,test=60",
+        "--lr",
+        "1e30,0.01",
+        "--batch-size",
+        "40",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let loaded = report::load(out).unwrap();
+    let diverged: Vec<_> = loaded.runs.iter().filter_map(|r| r.diverged()).collect();
+    assert_eq!(diverged.len(), 1, "the lr=1e30 run diverges");
+    let (epoch, what) = diverged[0];
+    let stdout = common::stdout(&o);
+    let said = format!("accuracy not compared (lr=1e30: loss {what} from epoch {epoch})");
+    assert!(stdout.contains(&said), "{stdout}");
+    assert!(
+        !stdout.contains("accuracy +") && !stdout.contains("accuracy −"),
+        "{stdout}"
+    );
+    // The chart's legend names it; its points stop where the loss stopped being a number.
+    let svg = std::fs::read_to_string(out.join("report").join("loss.svg")).unwrap();
+    assert!(
+        svg.contains(&format!("loss {what} from epoch {epoch}")),
+        "legend"
+    );
+    assert!(
+        !svg.contains("NaN,") && !svg.contains(",NaN"),
+        "no NaN coordinate"
     );
 }

@@ -9,7 +9,7 @@ use flowload::results::read_run;
 use flowload_core::StatsSource;
 
 use crate::common;
-use crate::fixtures::synthetic_shards as shards;
+use crate::fixtures::{each_channel, forge, synthetic_shards as shards};
 
 /// Every file of the cache under `dir`.
 fn cache_files(dir: &Path) -> Vec<PathBuf> {
@@ -270,4 +270,31 @@ fn a_pass_that_fails_keeps_the_shards_it_finished() {
     );
     let fresh = common::flowload(&["stats", data.to_str().unwrap(), "--no-stats-cache"]);
     assert_eq!(figures(&out), figures(&common::stdout(&fresh)));
+}
+
+/// A cache entry forged with a valid checksum (a sum of squares of 0: the zero-variance trap)
+/// is corrupt: the warning names its file, and the statistics are the data's.
+#[test]
+fn a_forged_entry_is_named_and_recomputed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, cache) = (tmp.path().join("data"), tmp.path().join("cache"));
+    shards(&data, &[("a", 1), ("b", 2)], 30);
+    let (first, _) = stats_cli(&data, &cache);
+    let forged = forge(&cache, |v| each_channel(v, &|c| c["sumsq"] = 0.into()));
+    assert!(forged >= 3, "{forged}");
+    let (again, err) = stats_cli(&data, &cache);
+    assert_eq!(figures(&again), figures(&first));
+    assert!(
+        again.contains("computed: 2 of 2 shard(s) decoded"),
+        "{again}"
+    );
+    assert!(
+        err.contains("is corrupt") && err.contains("cannot come from pixels"),
+        "{err}"
+    );
+    let named = std::fs::read_dir(cache.join("v1").join("parts"))
+        .unwrap()
+        .flatten()
+        .any(|e| err.contains(&e.path().display().to_string()));
+    assert!(named, "the warning names the file: {err}");
 }

@@ -89,7 +89,7 @@ fn memory_key(split: &Split, part: &Part) -> u128 {
 
 /// The files' metadata: cheap (one `stat` per file), and different after any write. A file
 /// that cannot be read keys as such: reading it is the decoder's bad record to report.
-fn metadata_key(part: &Part) -> u128 {
+pub(crate) fn metadata_key(part: &Part) -> u128 {
     let mut h = XxHash3_128::new();
     for f in &part.files {
         h.write(f.as_os_str().as_encoded_bytes());

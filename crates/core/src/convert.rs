@@ -155,6 +155,7 @@ fn write_split(
             let resize = Transforms {
                 list: vec![Transform::ResizeExact((shape.height, shape.width))],
                 seed: 0,
+                view_of: None,
             };
             (
                 Records(Kind::Encoded(Arc::new(e.with_transforms(resize)?))),

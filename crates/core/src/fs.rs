@@ -4,6 +4,7 @@
 //! the statistics cache, `convert`'s shards and the application's results all use it.
 
 use std::fs::File;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
@@ -29,9 +30,12 @@ impl AtomicFile {
         };
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
+        // The mode `File::create` gives (0666 less the umask), not tempfile's private 0600:
+        // a converted data set or a shared cache must be readable by whom the user lets read.
         let (file, tmp) = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
+            .permissions(std::fs::Permissions::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| Error::io(dir, e))?
             .into_parts();
@@ -107,6 +111,18 @@ mod tests {
         assert_eq!(names(&dir.path().join("sub")), vec!["a.json"]);
         AtomicFile::write(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
+    }
+
+    #[test]
+    fn a_written_file_gets_the_mode_file_create_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let written = AtomicFile::write(&dir.path().join("atomic"), b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&written), mode(&plain));
+        // Under the usual umask 022 that is 0644: others may read.
+        assert_ne!(mode(&written) & 0o044, 0, "{:o}", mode(&written));
     }
 
     #[test]

@@ -58,3 +58,25 @@ pub fn blocks(records: &Records) -> Vec<usize> {
 pub fn shuffle_window(records: &Records) -> usize {
     records.window()
 }
+
+/// `pass`, calling `hook` with a part's name just before its first record is read: a test
+/// changes a part's files there, deterministically, while the pass runs.
+pub fn before_part<'a>(
+    mut pass: crate::StatsPass<'a>,
+    hook: impl Fn(&str) + Send + Sync + 'static,
+) -> crate::StatsPass<'a> {
+    pass.before_part = Some(Arc::new(hook));
+    pass
+}
+
+/// The region of the source `(height, width)` that sample `key` of `transforms` resamples
+/// first, as `(top, left, height, width)` in source pixels: for a `random_resized_crop` alone,
+/// the crop box torchvision's `resized_crop` takes (the fidelity measurement compares them).
+pub fn first_region(
+    transforms: &Transforms,
+    source: (usize, usize),
+    key: SampleKey,
+) -> std::result::Result<(f64, f64, f64, f64), String> {
+    let r = transforms.draw(source, key)?.region;
+    Ok((r.top, r.left, r.height, r.width))
+}

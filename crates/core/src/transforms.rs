@@ -186,6 +186,16 @@ pub(crate) enum Transform {
     /// Exactly this size (`resize:HxW`, and `--resize HxW`).
     ResizeExact((usize, usize)),
     CenterCrop((usize, usize)),
+    /// The statistics' view of a padded `random_crop` (no user names it): the centre crop of
+    /// the image, or where the crop is larger than the image, of the image padded.
+    CenterPadCrop {
+        size: (usize, usize),
+        padding: usize,
+        mode: PadMode,
+    },
+    /// The statistics' view of a non-square `random_resized_crop` (no user names it): the
+    /// smallest resize, aspect ratio kept, that covers this size, so that its centre crop fits.
+    ResizeCover((usize, usize)),
 }
 
 impl Transform {
@@ -208,6 +218,13 @@ impl Transform {
                 .ok_or_else(|| bad(format!("'{a}' is not key=value")))?;
             keyed.push((k.trim(), v.trim()));
         }
+        if let Some((_, (k, _))) = keyed
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| keyed[..*i].iter().any(|(seen, _)| seen == k))
+        {
+            return Err(bad(format!("parameter '{k}' is given twice")));
+        }
         if let Some((k, _)) = keyed.iter().find(|(k, _)| !kind.keys.contains(k)) {
             return Err(bad(format!(
                 "unknown parameter '{k}'{}",
@@ -227,9 +244,11 @@ impl Transform {
             Transform::RandomResizedCrop { .. } => true,
             Transform::RandomCrop { .. } => true,
             Transform::HFlip { p } => *p > 0.0 && *p < 1.0,
-            Transform::ResizeShort(_) | Transform::ResizeExact(_) | Transform::CenterCrop(_) => {
-                false
-            }
+            Transform::ResizeShort(_)
+            | Transform::ResizeExact(_)
+            | Transform::CenterCrop(_)
+            | Transform::CenterPadCrop { .. }
+            | Transform::ResizeCover(_) => false,
         }
     }
 }
@@ -271,6 +290,17 @@ impl std::fmt::Display for Transform {
             Transform::ResizeShort(n) => write!(f, "resize:{n}"),
             Transform::ResizeExact((h, w)) => write!(f, "resize:{h}x{w}"),
             Transform::CenterCrop(s) => write!(f, "center_crop:{}", size(*s)),
+            Transform::CenterPadCrop {
+                size: s,
+                padding,
+                mode,
+            } => write!(
+                f,
+                "center_crop:{},padding={padding},mode={}",
+                size(*s),
+                format!("{mode:?}").to_lowercase()
+            ),
+            Transform::ResizeCover((h, w)) => write!(f, "resize_to_cover:{h}x{w}"),
         }
     }
 }
@@ -295,8 +325,12 @@ fn parse_range(s: &str) -> Option<(f64, f64)> {
         };
         v.is_finite().then_some(v)
     };
-    let (a, b) = s.split_once('-')?;
-    Some((num(a)?, num(b)?))
+    // The `-` between the two, not one of an exponent (`1e-9-1e-8`).
+    let cut = s
+        .char_indices()
+        .find(|&(i, c)| c == '-' && i > 0 && !s[..i].ends_with(['e', 'E']))?
+        .0;
+    Some((num(&s[..cut])?, num(&s[cut + 1..])?))
 }
 
 /// The transforms of one split, in order, with the seed their draws come from.
@@ -304,6 +338,10 @@ fn parse_range(s: &str) -> Option<(f64, f64)> {
 pub struct Transforms {
     pub(crate) list: Vec<Transform>,
     pub(crate) seed: u64,
+    /// For the statistics' view of a list (`Transforms::for_statistics`), the list it is the
+    /// view of, as the user wrote it: its errors name it.
+    #[serde(skip)]
+    pub(crate) view_of: Option<String>,
 }
 
 /// A region of the source image, in source pixels; fractional where a resize came before a
@@ -327,24 +365,48 @@ pub(crate) struct PadCrop {
     pub mode: PadMode,
 }
 
-/// What one sample's transforms come to: resample `region` of the source image to `size`,
-/// then crop with padding, then mirror. Every listed transform composes into this form, so a
-/// decoder that can read a region (JPEG) reads only what the output needs.
+/// One resample: `region` of the stage's input (the source for the first stage, the previous
+/// stage's output for the others) to `size`, reading no pixel outside `bounds`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Geometry {
+pub(crate) struct Stage {
+    /// What the crops before the resample left of the input: torchvision crops, then resizes,
+    /// so the resampling filter stops at these edges. (Crops after it narrow `region` alone:
+    /// torchvision resizes the whole, then crops, so the filter sees past them.)
+    pub bounds: Region,
     pub region: Region,
     /// `(height, width)` the region is resampled to.
     pub size: (usize, usize),
+}
+
+/// What one sample's transforms come to: resample `region` of the source image to `size`,
+/// then each of `then` in turn, then crop with padding, then mirror. Crops compose into the
+/// region of the stage they follow, so a decoder that can read a region (JPEG) reads only what
+/// the output needs; a resize that follows another resize starts a stage of its own, because
+/// two resamples are not one (`resize:8x8` then `resize:64x64` is a blurred upsample, as in
+/// torchvision, not a sharp 64x64).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Geometry {
+    /// The first stage's bounds, as in [`Stage`].
+    pub bounds: Region,
+    pub region: Region,
+    /// `(height, width)` the region is resampled to.
+    pub size: (usize, usize),
+    /// Further resamples, each of the previous one's output.
+    pub then: Vec<Stage>,
     pub pad_crop: Option<PadCrop>,
     pub flip: bool,
 }
 
 impl Geometry {
+    /// The `(height, width)` of the last resample's output.
+    pub(crate) fn resampled(&self) -> (usize, usize) {
+        self.then.last().map_or(self.size, |s| s.size)
+    }
     /// The output's `(height, width)`.
     pub(crate) fn output(&self) -> (usize, usize) {
         match self.pad_crop {
             Some(p) => (p.height, p.width),
-            None => self.size,
+            None => self.resampled(),
         }
     }
     /// Whether rendering is a plain copy of the whole source (no resampling).
@@ -357,6 +419,7 @@ impl Geometry {
                 height: source.0 as f64,
             })
             && self.size == source
+            && self.then.is_empty()
     }
 }
 
@@ -378,9 +441,19 @@ impl Transforms {
             .iter()
             .map(|s| Transform::parse(s))
             .collect::<Result<Vec<_>>>()?;
-        let t = Transforms { list, seed };
+        let t = Transforms {
+            list,
+            seed,
+            view_of: None,
+        };
         t.check_order()?;
         Ok(t)
+    }
+
+    /// Each transform in its one written form, every default spelled out (`hflip` is
+    /// `hflip:0.5`): two lists that do the same have the same form.
+    pub fn canonical(&self) -> Vec<String> {
+        self.list.iter().map(ToString::to_string).collect()
     }
 
     /// Whether there is no transform.
@@ -428,21 +501,45 @@ impl Transforms {
     pub(crate) fn for_statistics(&self) -> Transforms {
         let mut list = Vec::new();
         for t in &self.list {
-            match t {
+            match *t {
                 Transform::RandomResizedCrop { size, .. } => {
-                    list.push(Transform::ResizeShort(size.0.min(size.1)));
-                    list.push(Transform::CenterCrop(*size));
+                    // Square: torchvision's evaluation view, `Resize(S)` + `CenterCrop(S)`.
+                    list.push(if size.0 == size.1 {
+                        Transform::ResizeShort(size.0)
+                    } else {
+                        Transform::ResizeCover(size)
+                    });
+                    list.push(Transform::CenterCrop(size));
                 }
-                // The crop's centre, without the padding: the same size as the training images
-                // whenever the crop fits the image (with padding it usually equals it).
-                Transform::RandomCrop { size, .. } => list.push(Transform::CenterCrop(*size)),
+                // The crop's centre, without the padding where the crop fits the image: the same
+                // size as the training images.
+                Transform::RandomCrop {
+                    size, padding: 0, ..
+                } => list.push(Transform::CenterCrop(size)),
+                Transform::RandomCrop {
+                    size,
+                    padding,
+                    mode,
+                } => list.push(Transform::CenterPadCrop {
+                    size,
+                    padding,
+                    mode,
+                }),
                 Transform::HFlip { .. } => {}
-                other => list.push(other.clone()),
+                ref other => list.push(other.clone()),
             }
         }
+        let view_of = (list != self.list).then(|| {
+            self.list
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
         Transforms {
             list,
             seed: self.seed,
+            view_of,
         }
     }
 
@@ -458,10 +555,11 @@ impl Transforms {
         match last {
             Transform::RandomResizedCrop { size, .. }
             | Transform::RandomCrop { size, .. }
+            | Transform::CenterPadCrop { size, .. }
             | Transform::CenterCrop(size)
             | Transform::ResizeExact(size) => Some(*size),
             // The longer side follows each image's aspect ratio.
-            Transform::ResizeShort(_) | Transform::HFlip { .. } => None,
+            Transform::ResizeShort(_) | Transform::ResizeCover(_) | Transform::HFlip { .. } => None,
         }
     }
 
@@ -511,30 +609,80 @@ impl Transforms {
     /// One sample's geometry on a `(height, width)` source. The error names the transform and
     /// the size it met (a crop larger than the image without padding).
     pub(crate) fn draw(&self, source: (usize, usize), key: SampleKey) -> Result<Geometry, String> {
+        self.draw_stages(source, key)
+            .map_err(|e| match &self.view_of {
+                Some(list) => {
+                    format!("{e} (the statistics view of the training transforms {list})")
+                }
+                None => e,
+            })
+    }
+
+    fn draw_stages(&self, source: (usize, usize), key: SampleKey) -> Result<Geometry, String> {
         let mut rng = self.rng(key);
-        let mut region = Region {
+        let whole = |(h, w): (usize, usize)| Region {
             left: 0.0,
             top: 0.0,
-            width: source.1 as f64,
-            height: source.0 as f64,
+            width: w as f64,
+            height: h as f64,
         };
-        // The current image: its size, and whether it is mirrored relative to the region.
+        // The current stage: the region of its input, and the current image's size, which is
+        // the region resampled (once `resampled`) and cropped; whether it is mirrored.
+        let mut region = whole(source);
+        let mut bounds = region;
         let (mut h, mut w) = source;
+        let mut resampled = false;
+        let mut stages: Vec<Stage> = Vec::new();
         let mut flip = false;
         let mut pad_crop = None;
-        // The size the region is resampled to, when a padded crop follows it.
-        let mut resampled = None;
+        // The last stage's size, when a padded crop follows it.
+        let mut padded_from = None;
         let too_big = |t: &Transform, h: usize, w: usize| {
             format!(
                 "{t} does not fit the image ({h}x{w} at that point); pad it (random_crop:SIZE,padding=P) or resize first"
             )
         };
+        // A resize to `to`: this stage's resample, or, when the stage has resampled already,
+        // the first of a new stage over its output. A resize to the size there is is nothing.
+        let mut resize = |to: (usize, usize),
+                          (bounds, region): (&mut Region, &mut Region),
+                          (h, w): (&mut usize, &mut usize),
+                          resampled: &mut bool| {
+            if to == (*h, *w) {
+                return;
+            }
+            if *resampled {
+                stages.push(Stage {
+                    bounds: *bounds,
+                    region: *region,
+                    size: (*h, *w),
+                });
+                *region = whole((*h, *w));
+                *bounds = *region;
+            }
+            *resampled = true;
+            (*h, *w) = to;
+        };
+        // A crop before the stage's resample bounds what the filter may read.
+        let crop = |region: &mut Region,
+                    bounds: &mut Region,
+                    (h, w): (&mut usize, &mut usize),
+                    flip: bool,
+                    resampled: bool,
+                    at: (usize, usize, usize, usize)| {
+            crop_into(region, (h, w), flip, at);
+            if !resampled {
+                *bounds = *region;
+            }
+        };
         for t in &self.list {
             match *t {
                 Transform::RandomResizedCrop { size, scale, ratio } => {
-                    let (top, left, ch, cw) = rrc_params(&mut rng, h, w, scale, ratio);
-                    crop_into(&mut region, (&mut h, &mut w), flip, (top, left, ch, cw));
-                    (h, w) = size;
+                    let at = rrc_params(&mut rng, h, w, scale, ratio);
+                    let hw = (&mut h, &mut w);
+                    crop(&mut region, &mut bounds, hw, flip, resampled, at);
+                    let hw = (&mut h, &mut w);
+                    resize(size, (&mut bounds, &mut region), hw, &mut resampled);
                 }
                 Transform::RandomCrop {
                     size: (ch, cw),
@@ -548,17 +696,45 @@ impl Transforms {
                     let top = rng.random_range(0..=ph - ch);
                     let left = rng.random_range(0..=pw - cw);
                     if padding == 0 {
-                        crop_into(&mut region, (&mut h, &mut w), flip, (top, left, ch, cw));
+                        let hw = (&mut h, &mut w);
+                        crop(
+                            &mut region,
+                            &mut bounds,
+                            hw,
+                            flip,
+                            resampled,
+                            (top, left, ch, cw),
+                        );
                     } else {
-                        let left = if flip { pw - left - cw } else { left };
-                        pad_crop = Some(PadCrop {
-                            top: top as i64 - padding as i64,
-                            left: left as i64 - padding as i64,
-                            height: ch,
-                            width: cw,
-                            mode,
-                        });
-                        resampled = Some((h, w));
+                        pad_crop = Some(pad(padding, mode, (top, left, ch, cw), pw, flip));
+                        padded_from = Some((h, w));
+                        (h, w) = (ch, cw);
+                    }
+                }
+                Transform::CenterPadCrop {
+                    size: (ch, cw),
+                    padding,
+                    mode,
+                } => {
+                    if ch <= h && cw <= w {
+                        let (top, left) = centre((h, w), (ch, cw));
+                        let hw = (&mut h, &mut w);
+                        crop(
+                            &mut region,
+                            &mut bounds,
+                            hw,
+                            flip,
+                            resampled,
+                            (top, left, ch, cw),
+                        );
+                    } else {
+                        let (ph, pw) = (h + 2 * padding, w + 2 * padding);
+                        if ch > ph || cw > pw {
+                            return Err(too_big(t, h, w));
+                        }
+                        let (top, left) = centre((ph, pw), (ch, cw));
+                        pad_crop = Some(pad(padding, mode, (top, left, ch, cw), pw, flip));
+                        padded_from = Some((h, w));
                         (h, w) = (ch, cw);
                     }
                 }
@@ -568,30 +744,71 @@ impl Transforms {
                     }
                 }
                 Transform::ResizeShort(n) => {
-                    (h, w) = if h <= w {
+                    let to = if h <= w {
                         (n, (n as u64 * w as u64 / h as u64) as usize)
                     } else {
                         ((n as u64 * h as u64 / w as u64) as usize, n)
                     };
+                    resize(
+                        to,
+                        (&mut bounds, &mut region),
+                        (&mut h, &mut w),
+                        &mut resampled,
+                    );
                 }
-                Transform::ResizeExact(size) => (h, w) = size,
+                Transform::ResizeCover((th, tw)) => {
+                    // The side that needs more scaling gets its target; the other follows the
+                    // aspect ratio, rounded down as torchvision's Resize rounds, which keeps it
+                    // at least its target.
+                    let to = if th as u64 * w as u64 >= tw as u64 * h as u64 {
+                        (th, (th as u64 * w as u64 / h as u64) as usize)
+                    } else {
+                        ((tw as u64 * h as u64 / w as u64) as usize, tw)
+                    };
+                    resize(
+                        to,
+                        (&mut bounds, &mut region),
+                        (&mut h, &mut w),
+                        &mut resampled,
+                    );
+                }
+                Transform::ResizeExact(size) => resize(
+                    size,
+                    (&mut bounds, &mut region),
+                    (&mut h, &mut w),
+                    &mut resampled,
+                ),
                 Transform::CenterCrop((ch, cw)) => {
                     if ch > h || cw > w {
                         return Err(too_big(t, h, w));
                     }
-                    // torchvision: int(round((h - ch) / 2)), with Python's ties to even.
-                    let top = ((h - ch) as f64 / 2.0).round_ties_even() as usize;
-                    let left = ((w - cw) as f64 / 2.0).round_ties_even() as usize;
-                    crop_into(&mut region, (&mut h, &mut w), flip, (top, left, ch, cw));
+                    let (top, left) = centre((h, w), (ch, cw));
+                    let hw = (&mut h, &mut w);
+                    crop(
+                        &mut region,
+                        &mut bounds,
+                        hw,
+                        flip,
+                        resampled,
+                        (top, left, ch, cw),
+                    );
                 }
             }
             if h == 0 || w == 0 {
                 return Err(format!("{t} leaves an empty image"));
             }
         }
-        Ok(Geometry {
+        stages.push(Stage {
+            bounds,
             region,
-            size: resampled.unwrap_or((h, w)),
+            size: padded_from.unwrap_or((h, w)),
+        });
+        let first = stages.remove(0);
+        Ok(Geometry {
+            bounds: first.bounds,
+            region: first.region,
+            size: first.size,
+            then: stages,
             pad_crop,
             flip,
         })
@@ -606,6 +823,34 @@ impl Transforms {
         let mut rng = ChaCha8Rng::from_seed(seed);
         rng.set_stream(((key.epoch as u64) << 32) | key.record as u64);
         rng
+    }
+}
+
+/// The top left corner of a centred `crop` of `image`: torchvision's `int(round((h - ch) / 2))`,
+/// with Python's ties to even.
+fn centre(image: (usize, usize), crop: (usize, usize)) -> (usize, usize) {
+    (
+        ((image.0 - crop.0) as f64 / 2.0).round_ties_even() as usize,
+        ((image.1 - crop.1) as f64 / 2.0).round_ties_even() as usize,
+    )
+}
+
+/// A crop at `(top, left)` of the image padded by `padding` on every side (`padded_width`
+/// wide), as a crop of the unpadded image that reaches past it; mirrored when `flip`.
+fn pad(
+    padding: usize,
+    mode: PadMode,
+    (top, left, ch, cw): (usize, usize, usize, usize),
+    padded_width: usize,
+    flip: bool,
+) -> PadCrop {
+    let left = if flip { padded_width - left - cw } else { left };
+    PadCrop {
+        top: top as i64 - padding as i64,
+        left: left as i64 - padding as i64,
+        height: ch,
+        width: cw,
+        mode,
     }
 }
 
@@ -720,6 +965,20 @@ mod tests {
         assert!(err("hflip:2").contains("probability '2'"));
         assert!(err("center_crop").contains("needs a size"));
         assert!(err("resize:0").contains("size '0'"));
+        assert!(err("random_crop:32,padding=4,padding=8").contains("'padding' is given twice"));
+        assert_eq!(
+            Transform::parse("random_resized_crop:8,scale=1e-9-1e-8").unwrap(),
+            Transform::RandomResizedCrop {
+                size: (8, 8),
+                scale: (1e-9, 1e-8),
+                ratio: (0.75, 4.0 / 3.0)
+            }
+        );
+        assert_eq!(
+            t(&["hflip"]).canonical(),
+            t(&["hflip:0.5"]).canonical(),
+            "two spellings of one transform"
+        );
         let order = Transforms::new(&["random_crop:32,padding=4".into(), "resize:16".into()], 0)
             .unwrap_err()
             .to_string();
@@ -800,6 +1059,39 @@ mod tests {
         assert!(t(&["random_crop:40"]).draw((32, 32), key(0, 0)).is_err());
     }
 
+    /// Whatever the training transforms accept, their statistics view accepts: a padded crop
+    /// larger than the image, a non-square random resized crop.
+    #[test]
+    fn the_statistics_view_accepts_what_training_accepts() {
+        let view = |specs: &[&str], source| {
+            let training = t(specs);
+            training.draw(source, key(0, 0)).unwrap();
+            let g = training.for_statistics().draw(source, key(0, 0)).unwrap();
+            (g.output(), g.pad_crop)
+        };
+        // 32x32 crops of 28x28 images padded by 4: the centre of the padded image.
+        let (out, pad) = view(&["random_crop:32,padding=4"], (28, 28));
+        assert_eq!(out, (32, 32));
+        assert_eq!(pad.map(|p| (p.top, p.left)), Some((-2, -2)));
+        // Where the crop fits, its view is the unpadded centre crop, as before.
+        assert_eq!(
+            view(&["random_crop:24,padding=4"], (28, 28)),
+            ((24, 24), None)
+        );
+        for source in [(300, 400), (400, 300), (100, 30)] {
+            assert_eq!(view(&["random_resized_crop:224x112"], source).0, (224, 112));
+        }
+        // An error of the view names the list the user wrote.
+        let e = t(&["random_crop:40,padding=4"])
+            .for_statistics()
+            .draw((28, 28), key(0, 0))
+            .unwrap_err();
+        assert!(
+            e.contains("statistics view") && e.contains("random_crop:40,padding=4"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn statistics_see_the_deterministic_counterpart() {
         let tr = t(&["random_resized_crop:224", "hflip"]);
@@ -815,6 +1107,14 @@ mod tests {
             t(&["random_crop:24,padding=4", "hflip"])
                 .for_statistics()
                 .list,
+            vec![Transform::CenterPadCrop {
+                size: (24, 24),
+                padding: 4,
+                mode: PadMode::Constant
+            }]
+        );
+        assert_eq!(
+            t(&["random_crop:24", "hflip"]).for_statistics().list,
             vec![Transform::CenterCrop((24, 24))]
         );
         assert_eq!(tr.fixed_size(), Some((224, 224)));

@@ -9,8 +9,9 @@
 //! worker. A cluster runs the same dataflow over every process (`cluster::compute_stats`),
 //! each process contributing the parts it owns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::input::Input;
@@ -24,13 +25,13 @@ use twox_hash::XxHash3_128;
 
 use super::cluster::join_cluster;
 use crate::cluster::Session;
-use crate::content::part_ids;
+use crate::content::{metadata_key, part_ids};
 use crate::error::{BadRecord, Error, Result};
 use crate::error::{Failed, OnBadRecord};
 use crate::ops::decode::{Decode, DecodedBatch, RecordReader};
 use crate::ops::plan::{BatchPlan, list_source};
 use crate::ops::stats::{ChannelTotalsOp, PartSumsOp};
-use crate::source::Records;
+use crate::source::{Part, Records};
 use crate::stats::{ChannelSums, PartId, PartSums, Stats, StatsStore};
 
 /// Records per plan in the statistics pass: big enough that per-batch overhead vanishes, small
@@ -150,6 +151,7 @@ impl Stats {
             on_bad_record: OnBadRecord::Fail,
             store: None,
             cluster: None,
+            before_part: None,
         }
     }
 }
@@ -161,6 +163,7 @@ pub struct StatsPass<'a> {
     on_bad_record: OnBadRecord,
     store: Option<&'a StatsStore>,
     cluster: Option<Session>,
+    pub(crate) before_part: Option<BeforePart>,
 }
 
 impl<'a> StatsPass<'a> {
@@ -200,7 +203,9 @@ impl<'a> StatsPass<'a> {
             },
             None => Owner::ALONE,
         };
-        let plan = Arc::new(PassPlan::new(records, policy, store, owner)?);
+        let mut plan = PassPlan::new(records, policy, store, owner)?;
+        plan.before_part = self.before_part;
+        let plan = Arc::new(plan);
         let skipped = Arc::new(Mutex::new(Vec::new()));
         let dataflow = pass_dataflow(plan.clone(), policy, skipped.clone());
         let captured = match self.cluster {
@@ -259,6 +264,29 @@ pub(crate) struct PassPlan {
     chunk_parts: Arc<Vec<PartId>>,
     /// Where each part decoded goes as soon as its sums are complete.
     store: Option<StatsStore>,
+    /// Each part's records and, for parts read from files, what the files looked like when the
+    /// part was keyed: sums are kept only for a part that is whole and whose files did not
+    /// change while the pass read them (`git checkout` under a running pass).
+    checks: Vec<PartCheck>,
+    /// Each part's index in `parts`.
+    index: HashMap<PartId, usize>,
+    policy: OnBadRecord,
+    /// Called with a part's name before its first chunk is decoded ([`crate::testing`]).
+    pub(crate) before_part: Option<BeforePart>,
+}
+
+/// A callback before a part's first record is read.
+pub(crate) type BeforePart = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What a part's sums must agree with to be kept.
+struct PartCheck {
+    part: Part,
+    /// The metadata key of its files when it was keyed; `None` for a part in memory.
+    files: Option<u128>,
+    /// Pixels per channel of a record.
+    plane: usize,
+    /// Set once its change has been reported.
+    reported: AtomicBool,
 }
 
 impl PassPlan {
@@ -293,17 +321,30 @@ impl PassPlan {
             _ => Vec::new(),
         };
         let classes = records.classes() as i64;
+        let plane = records.shape().plane();
         let chunk = stats_chunk(records.shape());
+        let checks: Vec<PartCheck> = parts
+            .iter()
+            .map(|(part, _)| PartCheck {
+                files: (!part.files.is_empty()).then(|| metadata_key(part)),
+                part: part.clone(),
+                plane,
+                reported: AtomicBool::new(false),
+            })
+            .collect();
         let (mut known, mut chunks, mut chunk_parts) = (Vec::new(), Vec::new(), Vec::new());
         for (i, (part, id)) in parts.iter().enumerate() {
             let ours = i % owner.processes == owner.process;
+            // A cached entry must be all of this part's records, under this policy: sums that
+            // left records out (an earlier `skip` pass, a pass cut short) are not these.
+            let covers = |s: &PartSums| s.covers(part.rows.len(), plane, policy);
             let cached = ours
                 .then(|| {
                     previous
                         .iter()
-                        .find(|(p, _)| p == id)
+                        .find(|(p, s)| p == id && covers(s).is_ok())
                         .map(|(_, s)| s.clone())
-                        .or_else(|| store.and_then(|s| s.part(id, &settings)))
+                        .or_else(|| store.and_then(|s| s.part(id, &settings, covers)))
                 })
                 .flatten()
                 // Sums taken with more classes hold records that are bad with fewer.
@@ -322,6 +363,11 @@ impl PassPlan {
             }
             known.push(cached);
         }
+        let index = parts
+            .iter()
+            .enumerate()
+            .map(|(i, (_, id))| (id.clone(), i))
+            .collect();
         Ok(PassPlan {
             records,
             owner,
@@ -333,7 +379,37 @@ impl PassPlan {
             chunks,
             chunk_parts: Arc::new(chunk_parts),
             store: store.cloned(),
+            checks,
+            index,
+            policy,
+            before_part: None,
         })
+    }
+
+    /// Whether `sums` may be kept as part `id`'s: they cover every record of the part, and the
+    /// part's files are as they were when it was keyed. A part whose files changed while the
+    /// pass read them is reported once, and its sums are not kept: they were taken of what was
+    /// decoded, the key of what was hashed.
+    fn keepable(&self, id: &PartId, sums: &PartSums) -> bool {
+        let Some(check) = self.index.get(id).map(|&i| &self.checks[i]) else {
+            return false;
+        };
+        if sums
+            .covers(check.part.rows.len(), check.plane, self.policy)
+            .is_err()
+        {
+            return false;
+        }
+        let unchanged = check
+            .files
+            .is_none_or(|key| metadata_key(&check.part) == key);
+        if !unchanged && !check.reported.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "flowload: warning: statistics cache: {} changed while the statistics pass read it; its sums are not cached (these statistics are of what was read; run again for the data as it is now)",
+                check.part.name
+            );
+        }
+        unchanged
     }
 
     /// The statistics from what a worker captured, or the first error any worker met; the parts
@@ -375,14 +451,21 @@ impl PassPlan {
             if let Some(s) = store
                 && !had
                 && !decoded_ids.contains(id)
-                && s.part(id, &self.settings).is_none()
+                && s.part(id, &self.settings, |_| Ok(())).is_none()
+                && self.keepable(id, &sums)
             {
                 s.put_part(id, &self.settings, &sums);
             }
             list.push((id.clone(), sums));
         }
         if let (Some(s), 0) = (store, self.owner.process) {
-            s.put_set(self.set, &self.settings, &list);
+            // The next pass starts from this version: only parts whose sums may be kept.
+            let kept: Vec<(PartId, PartSums)> = list
+                .iter()
+                .filter(|(id, sums)| self.keepable(id, sums))
+                .cloned()
+                .collect();
+            s.put_set(self.set, &self.settings, &kept);
         }
         let (parts, decoded) = (list.len() as u32, decoded.len() as u32);
         Ok(StatsOutcome {
@@ -529,10 +612,28 @@ pub(crate) fn pass_dataflow(
             .store
             .clone()
             .filter(|_| thread == 0)
-            .map(|s| (s, plan.settings.clone()));
+            .map(|s| (s, plan.clone()));
+        let before_part = plan.before_part.clone().map(|hook| {
+            // The first chunk of each part, by its index.
+            let mut firsts = HashMap::new();
+            for (k, id) in plan.chunk_parts.iter().enumerate() {
+                if k == 0 || plan.chunk_parts[k - 1] != *id {
+                    firsts.insert(k, id.name.clone());
+                }
+            }
+            (hook, firsts)
+        });
         let (mut input, captured) = worker.dataflow::<u64, _, _>(move |scope| {
             let (input, known) = scope.new_collection::<(PartId, PartSums), isize>();
-            let (ok, err) = list_source(scope, ours)
+            let mut plans = list_source(scope, ours);
+            if let Some((hook, firsts)) = before_part {
+                plans = plans.inspect(move |p: &BatchPlan| {
+                    if let Some(name) = firsts.get(&p.index) {
+                        hook(name)
+                    }
+                });
+            }
+            let (ok, err) = plans
                 .decode(RecordReader::new(records, policy))
                 .ok_err::<Vec<DecodedBatch>, _, Vec<Failed>, _, _>(move |r| {
                     r.map_err(|e| Failed::new(e, me))
@@ -553,8 +654,10 @@ pub(crate) fn pass_dataflow(
                     .inner
                     .broadcast()
                     .inspect(move |((id, sums), _time, n)| {
-                        if let (Some((store, settings)), true) = (&keep, *n > 0) {
-                            store.put_part(id, settings, sums);
+                        if let (Some((store, plan)), true) = (&keep, *n > 0)
+                            && plan.keepable(id, sums)
+                        {
+                            store.put_part(id, &plan.settings, sums);
                         }
                     })
                     .capture(),

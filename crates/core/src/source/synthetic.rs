@@ -5,7 +5,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Dataset, DatasetOptions, SourceFormat, Split};
 use crate::error::{Error, Result};
-use crate::shape::Shape;
+use crate::machine::physical_memory;
+use crate::shape::{MAX_DECODE_BYTES, Shape};
 
 /// `synthetic:images=N,channels=C,size=HxW,classes=K,seed=S[,test=M]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +126,33 @@ impl SyntheticSpec {
                 s.classes
             )));
         }
+        // The images are generated in memory: each must fit a record, and all must fit the
+        // machine, before any byte is allocated.
+        let per_image = (s.shape.channels as u64)
+            .checked_mul(s.shape.height as u64)
+            .and_then(|n| n.checked_mul(s.shape.width as u64))
+            .filter(|&n| n <= MAX_DECODE_BYTES)
+            .ok_or_else(|| {
+                bad(format!(
+                    "size {}x{} with {} channel(s) is more than the {} MiB an image may take",
+                    s.shape.height,
+                    s.shape.width,
+                    s.shape.channels,
+                    MAX_DECODE_BYTES >> 20
+                ))
+            })?;
+        let total = (s.images as u64)
+            .checked_add(s.test as u64)
+            .and_then(|n| n.checked_mul(per_image));
+        let memory = physical_memory();
+        if total.is_none_or(|t| memory.is_some_and(|m| t > m)) {
+            return Err(bad(format!(
+                "images={} and test={} of {per_image} bytes each are more than this machine's {} GiB of memory",
+                s.images,
+                s.test,
+                memory.unwrap_or(0) >> 30
+            )));
+        }
         Ok(s)
     }
 
@@ -242,6 +270,21 @@ mod tests {
             SyntheticSpec::parse("x", again.strip_prefix("synthetic:").unwrap()).unwrap(),
             s
         );
+    }
+
+    #[test]
+    fn a_size_beyond_a_record_or_memory_is_refused_before_generating() {
+        let e = |spec: &str| SyntheticSpec::parse("x", spec).unwrap_err().to_string();
+        let big = e("images=100000,channels=3,size=1024x1024");
+        assert!(
+            big.contains("memory") && big.contains("images=100000"),
+            "{big}"
+        );
+        let huge = e("size=100000x100000");
+        assert!(huge.contains("an image may take"), "{huge}");
+        let many = e("images=18446744073709551615");
+        assert!(many.contains("memory"), "{many}");
+        SyntheticSpec::parse("x", "images=1000,channels=3,size=64x64").unwrap();
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::Path;
 use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, OnBadRecord, Result};
 use crate::shape::Shape;
 
 pub use store::{CACHE_ENV, CacheSetting, StatsStore};
@@ -104,6 +104,61 @@ pub(crate) struct PartSums {
 }
 
 impl PartSums {
+    /// Whether these sums could come from any pixels at all: per channel, `0 ≤ Σx ≤ 255·n`,
+    /// `0 ≤ Σx² ≤ 255²·n` and a variance of 0 or more, the same `n` in every channel, and
+    /// counts of 0 or more. A cache entry that fails this is corrupt, whatever its checksum.
+    pub(crate) fn possible(&self) -> std::result::Result<(), String> {
+        let count = self.channels.first().map_or(0, |c| c.count);
+        if self.skipped > u64::MAX / 2 || self.max_label < -1 {
+            return Err(format!(
+                "skipped {} and largest label {} are impossible",
+                self.skipped, self.max_label
+            ));
+        }
+        for (c, s) in self.channels.iter().enumerate() {
+            let n = s.count as i128;
+            let ok = s.count == count
+                && n >= 0
+                && (0..=255 * n).contains(&(s.sum as i128))
+                && (0..=255 * 255 * n).contains(&s.sumsq)
+                && n * s.sumsq >= (s.sum as i128) * (s.sum as i128);
+            if !ok {
+                return Err(format!(
+                    "channel {c}'s sums (count {}, sum {}, sum of squares {}) cannot come from pixels",
+                    s.count, s.sum, s.sumsq
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether these sums are all of a part of `rows` records of `plane` pixels per channel:
+    /// possible, every record either summed or skipped, and none skipped under
+    /// [`OnBadRecord::Fail`], where a bad record fails the pass instead.
+    pub(crate) fn covers(
+        &self,
+        rows: usize,
+        plane: usize,
+        policy: OnBadRecord,
+    ) -> std::result::Result<(), String> {
+        self.possible()?;
+        let count = self.channels.first().map_or(0, |c| c.count) as u64;
+        let images = count / plane.max(1) as u64;
+        if !count.is_multiple_of(plane.max(1) as u64) || images + self.skipped != rows as u64 {
+            return Err(format!(
+                "it sums {images} image(s) and skips {} of a part of {rows} record(s)",
+                self.skipped
+            ));
+        }
+        if policy == OnBadRecord::Fail && self.skipped > 0 {
+            return Err(format!(
+                "it skips {} bad record(s), which --on-bad-record fail does not",
+                self.skipped
+            ));
+        }
+        Ok(())
+    }
+
     /// Adds `other`'s records to these.
     pub(crate) fn merge(&mut self, other: &PartSums) {
         if self.channels.is_empty() {
@@ -223,6 +278,36 @@ mod tests {
         let (m, s) = ChannelSums::of_histogram(&hist).mean_std();
         assert!((m - 0.75).abs() < 1e-12);
         assert!((s - (0.75f64 * 0.25).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn impossible_sums_and_sums_of_another_part_are_refused() {
+        let sums = |count, sum, sumsq, skipped| PartSums {
+            channels: vec![ChannelSums { count, sum, sumsq }; 2],
+            max_label: 3,
+            skipped,
+        };
+        // 2 images of 4 pixels: values 10 and 20, 4 of each per channel.
+        let good = sums(8, 120, 2000, 0);
+        good.possible().unwrap();
+        good.covers(2, 4, OnBadRecord::Fail).unwrap();
+        // A forged Σx² of 0 (the zero-variance trap), a Σx beyond 255·n, a negative count.
+        for bad in [
+            sums(8, 120, 0, 0),
+            sums(8, 2041, 2000 * 255, 0),
+            sums(-8, 0, 0, 0),
+        ] {
+            assert!(bad.possible().is_err(), "{bad:?}");
+        }
+        let mut uneven = good.clone();
+        uneven.channels[1].count = 4;
+        assert!(uneven.possible().is_err());
+        // The count must be the part's records, skips included; and fail skips none.
+        assert!(good.covers(3, 4, OnBadRecord::Fail).is_err());
+        let one_skipped = sums(8, 120, 2000, 1);
+        one_skipped.covers(3, 4, OnBadRecord::Skip).unwrap();
+        let e = one_skipped.covers(3, 4, OnBadRecord::Fail).unwrap_err();
+        assert!(e.contains("skips 1 bad record"), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! two runs at once leave whole files. A file that fails its check, or cannot be read, is a
 //! warning, and what it held is computed again: the cache can make a run faster, never wrong.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,10 +64,8 @@ impl CacheSetting {
             CacheSetting::Off => return None,
             CacheSetting::Dir(d) => d.clone(),
             CacheSetting::Default => {
-                let base = std::env::var_os("XDG_CACHE_HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-                    .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")));
+                let base =
+                    user_cache_dir(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"));
                 match base {
                     Some(b) => b.join("flowload").join("stats"),
                     None => {
@@ -80,6 +79,15 @@ impl CacheSetting {
         };
         Some(StatsStore::at(&dir))
     }
+}
+
+/// The user's cache directory: `$XDG_CACHE_HOME`, else `$HOME/.cache`. A relative
+/// `XDG_CACHE_HOME` is ignored, as the XDG Base Directory specification says: it would give
+/// every working directory a cache of its own.
+fn user_cache_dir(xdg: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    xdg.map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| Path::new(&h).join(".cache")))
 }
 
 /// Prints a warning about the cache. The cache only ever saves work, so nothing about it stops a
@@ -135,10 +143,16 @@ impl StatsStore {
         self.root.join(kind).join(format!("{key:032x}{ext}"))
     }
 
-    /// The sums of part `id` under `settings`, when they are cached.
-    pub(crate) fn part(&self, id: &PartId, settings: &str) -> Option<PartSums> {
+    /// The sums of part `id` under `settings`, when they are cached and pass `check` (the
+    /// part's records and the policy); an entry that does not is corrupt, and its file named.
+    pub(crate) fn part(
+        &self,
+        id: &PartId,
+        settings: &str,
+        check: impl Fn(&PartSums) -> Result<(), String>,
+    ) -> Option<PartSums> {
         let path = self.path("parts", part_key(id.content, settings), ".json");
-        let file: PartFile = self.read(&path)?;
+        let file: PartFile = self.read(&path, |f: &PartFile| check(&f.sums))?;
         // A hash names the file; the file itself says what it holds.
         (file.settings == settings && file.content == id.content).then_some(file.sums)
     }
@@ -157,10 +171,16 @@ impl StatsStore {
     }
 
     /// The parts of data set `set` under `settings` when its statistics were last taken; none
-    /// when it has not been seen.
+    /// when it has not been seen, or (naming the file) when an entry's sums are impossible.
     pub(crate) fn set(&self, set: u128, settings: &str) -> Vec<(PartId, PartSums)> {
         let path = self.path("sets", set, ".json");
-        match self.read::<SetFile>(&path) {
+        let possible = |f: &SetFile| {
+            f.parts.iter().try_for_each(|(id, sums)| {
+                sums.possible()
+                    .map_err(|why| format!("part {}: {why}", id.name))
+            })
+        };
+        match self.read::<SetFile>(&path, possible) {
             Some(f) if f.settings == settings => f.parts,
             _ => Vec::new(),
         }
@@ -179,7 +199,7 @@ impl StatsStore {
 
     /// The content key remembered for files whose metadata hashes to `quick`.
     pub(crate) fn seen(&self, quick: u128) -> Option<u128> {
-        self.read::<SeenFile>(&self.path("seen", quick, ""))
+        self.read::<SeenFile>(&self.path("seen", quick, ""), |_| Ok(()))
             .map(|f| f.content)
     }
 
@@ -187,9 +207,13 @@ impl StatsStore {
         self.write(&self.path("seen", quick, ""), &SeenFile { content });
     }
 
-    /// Reads a checked file: `None` when it is not there, or (with a warning) when it fails its
-    /// check or does not parse.
-    fn read<T: DeserializeOwned>(&self, path: &Path) -> Option<T> {
+    /// Reads a checked file: `None` when it is not there, or (with a warning naming it) when it
+    /// fails its checksum, does not parse, or holds what `valid` refuses.
+    fn read<T: DeserializeOwned>(
+        &self,
+        path: &Path,
+        valid: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Option<T> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -198,7 +222,10 @@ impl StatsStore {
                 return None;
             }
         };
-        match unseal(&text).and_then(|json| serde_json::from_str(json).map_err(|e| e.to_string())) {
+        let parsed = unseal(&text)
+            .and_then(|json| serde_json::from_str(json).map_err(|e| e.to_string()))
+            .and_then(|v: T| valid(&v).map(|()| v));
+        match parsed {
             Ok(v) => Some(v),
             Err(why) => {
                 warn(&format!(
@@ -285,6 +312,10 @@ mod tests {
         }
     }
 
+    fn ok(_: &PartSums) -> Result<(), String> {
+        Ok(())
+    }
+
     #[test]
     fn a_part_round_trips_and_a_corrupt_file_is_a_miss() {
         let dir = tempfile::tempdir().unwrap();
@@ -293,23 +324,33 @@ mod tests {
             name: "a.parquet".into(),
             content: u128::MAX - 5,
         };
-        assert_eq!(store.part(&id, "s"), None);
+        assert_eq!(store.part(&id, "s", ok), None);
         store.put_part(&id, "s", &sums());
-        assert_eq!(store.part(&id, "s"), Some(sums()));
+        assert_eq!(store.part(&id, "s", ok), Some(sums()));
         // Other settings, or other content under the same name, miss.
-        assert_eq!(store.part(&id, "t"), None);
+        assert_eq!(store.part(&id, "t", ok), None);
         let other = PartId {
             content: 1,
             ..id.clone()
         };
-        assert_eq!(store.part(&other, "s"), None);
+        assert_eq!(store.part(&other, "s", ok), None);
         // One flipped digit fails the checksum: a miss, not other sums.
         let path = store.path("parts", part_key(id.content, "s"), ".json");
         let text = std::fs::read_to_string(&path)
             .unwrap()
             .replace("500", "501");
         std::fs::write(&path, text).unwrap();
-        assert_eq!(store.part(&id, "s"), None);
+        assert_eq!(store.part(&id, "s", ok), None);
+    }
+
+    #[test]
+    fn a_relative_or_empty_xdg_cache_home_is_ignored() {
+        let dir = |xdg: &str| user_cache_dir(Some(xdg.into()), Some("/home/u".into()));
+        assert_eq!(dir("/var/cache/u"), Some(PathBuf::from("/var/cache/u")));
+        assert_eq!(dir("cache"), Some(PathBuf::from("/home/u/.cache")));
+        assert_eq!(dir("./x"), Some(PathBuf::from("/home/u/.cache")));
+        assert_eq!(dir(""), Some(PathBuf::from("/home/u/.cache")));
+        assert_eq!(user_cache_dir(Some("rel".into()), None), None);
     }
 
     #[test]

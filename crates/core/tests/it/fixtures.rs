@@ -210,3 +210,45 @@ pub fn synthetic_shards(dir: &Path, named: &[(&str, u64)], images: usize) {
         .unwrap();
     }
 }
+
+/// Rewrites every cache file under `dir` with `edit` applied to its JSON, resealed with a
+/// valid checksum: a forged entry, not a corrupt one.
+pub fn forge(dir: &Path, edit: impl Fn(&mut serde_json::Value)) -> usize {
+    let mut n = 0;
+    for kind in ["parts", "sets"] {
+        let Ok(entries) = std::fs::read_dir(dir.join("v1").join(kind)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let json = text.lines().next().unwrap();
+            let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+            edit(&mut v);
+            let json = serde_json::to_string(&v).unwrap();
+            let sealed = format!("{json}\n{:08x}\n", crc32fast::hash(json.as_bytes()));
+            std::fs::write(e.path(), sealed).unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Applies `edit` to every channel's sums of a part or set file's JSON.
+pub fn each_channel(v: &mut serde_json::Value, edit: &impl Fn(&mut serde_json::Value)) {
+    let sums: Vec<&mut serde_json::Value> = match v.get_mut("sums") {
+        Some(sums) => vec![sums],
+        None => v["parts"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .map(|p| &mut p[1])
+            .collect(),
+    };
+    for s in sums {
+        s["channels"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(edit);
+    }
+}
