@@ -535,3 +535,40 @@ fn a_synthetic_spec_too_large_for_a_record_or_for_memory_is_named_not_an_abort()
         refused(&["stats", spec], &[spec, needle]);
     }
 }
+
+/// Whatever the training transforms accept, the statistics view accepts: a padded crop larger
+/// than the image (CIFAR's recipe on 28x28), a non-square random resized crop, with
+/// normalization on (the statistics pass runs through the view).
+#[test]
+fn the_statistics_view_accepts_what_training_accepts() {
+    for augment in [
+        &[
+            "--augment",
+            "random_crop:32,padding=4",
+            "--augment",
+            "hflip",
+        ][..],
+        &["--augment", "random_resized_crop:24x12"],
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "run",
+            "--data",
+            "synthetic:images=40,size=28x28,seed=3,test=0",
+            "--sink",
+            "null",
+            "--normalize",
+            "true",
+            "--out",
+            out.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(augment);
+        let o = flowload(&args);
+        assert!(o.status.success(), "{augment:?}: {}", stderr(&o));
+        assert!(
+            crate::common::stdout(&o).contains("(computed, 1/1 shards decoded)"),
+            "{}",
+            crate::common::stdout(&o)
+        );
+    }
+}

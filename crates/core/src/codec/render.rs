@@ -653,6 +653,45 @@ mod tests {
         );
     }
 
+    /// torchvision crops, then resizes: the filter must not read past the crop, so a crop then
+    /// a resize is bit for bit the resize of the cropped pixels alone.
+    #[test]
+    fn a_crop_then_a_resize_reads_no_pixel_past_the_crop() {
+        let source = Shape {
+            channels: 3,
+            height: 30,
+            width: 26,
+        };
+        let pixels: Vec<u8> = (0..source.len()).map(|i| (i * 37 % 253) as u8).collect();
+        let crop = Shape {
+            channels: 3,
+            height: 20,
+            width: 16,
+        };
+        let out = Shape {
+            channels: 3,
+            height: 7,
+            width: 9,
+        };
+        // center_crop:20x16 of 30x26 starts at (5, 5).
+        let cropped: Vec<u8> = (0..3)
+            .flat_map(|c| (5..25).flat_map(move |y| (5..21).map(move |x| (c, y, x))))
+            .map(|(c, y, x)| pixels[c * 780 + y * 26 + x])
+            .collect();
+        assert_eq!(cropped.len(), crop.len());
+        let render = |pixels: &[u8], from: Shape, specs: &[&str]| {
+            let mut o = vec![0u8; out.len()];
+            Augmenter::new()
+                .render_pixels(pixels, from, &transforms(specs), KEY, out, &mut o)
+                .unwrap();
+            o
+        };
+        assert_eq!(
+            render(&pixels, source, &["center_crop:20x16", "resize:7x9"]),
+            render(&cropped, crop, &["resize:7x9"])
+        );
+    }
+
     #[test]
     fn a_forged_huge_header_is_an_error_not_an_allocation() {
         let shape = Shape {
