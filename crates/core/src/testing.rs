@@ -15,10 +15,40 @@ pub use crate::codec::png::encode_png;
 pub use crate::source::{SHUFFLE_WINDOW, SHUFFLE_WINDOW_BYTES};
 pub use crate::transforms::SampleKey;
 
-/// Parses an IDX images file and labels file held in memory (raw or gzipped), as opening an
-/// IDX directory does: the IDX fuzz target's entry point.
-pub fn parse_idx(images: &[u8], labels: &[u8], classes: usize) -> Result<Split> {
-    crate::source::idx::parse_bytes(images, labels, classes)
+/// The IDX fuzz target's harness, kept here so that its regression tests replay exactly what
+/// it ran: the first byte says where the images file ends and the labels file (10 classes)
+/// begins, and the two are parsed as opening an IDX directory does. `None` for empty input.
+pub fn fuzz_idx(data: &[u8]) -> Option<Result<Split>> {
+    let (&cut, rest) = data.split_first()?;
+    let (images, labels) = rest.split_at((cut as usize * rest.len()) / 256);
+    Some(crate::source::idx::parse_bytes(images, labels, 10))
+}
+
+/// The decode fuzz target's harness, kept here for the same reason: two bytes choose the
+/// expected shape and whether to resize to it, and the rest is the record, rendered into a
+/// buffer of that shape. `None` for input shorter than two bytes.
+pub fn fuzz_decode(data: &[u8]) -> Option<std::result::Result<(), String>> {
+    let [mode, size, bytes @ ..] = data else {
+        return None;
+    };
+    let shape = Shape {
+        channels: if mode & 1 == 0 { 1 } else { 3 },
+        height: 1 + (size & 0x0f) as usize,
+        width: 1 + (size >> 4) as usize,
+    };
+    let mut out = vec![0u8; shape.len()];
+    // Bit 1: resize to the shape (any size accepted), else the image must have it.
+    let transforms = if mode & 2 != 0 {
+        let resize = format!("resize:{}x{}", shape.height, shape.width);
+        Transforms::new(&[resize], 0).expect("a resize to at least 1x1 parses")
+    } else {
+        Transforms::default()
+    };
+    let key = SampleKey {
+        epoch: 0,
+        record: 0,
+    };
+    Some(Augmenter::new().render(bytes, &transforms, key, shape, &mut out))
 }
 
 /// A raw split as IDX files: `(images, labels)`, uncompressed.

@@ -1,10 +1,11 @@
 //! Inputs the fuzzers (fuzz/) found crashing, kept as regression tests: each must now give a
-//! clean error (or a result), never a panic. The harness logic mirrors fuzz/fuzz_targets/.
+//! clean error (or a result), never a panic. They replay the targets' own harnesses,
+//! `testing::fuzz_idx` and `testing::fuzz_decode`.
 
 use std::path::Path;
 
-use flowload_core::testing::{Augmenter, SampleKey, parse_idx};
-use flowload_core::{Shape, Transforms};
+use flowload_core::Shape;
+use flowload_core::testing::{encode_png, fuzz_decode, fuzz_idx};
 
 fn inputs(prefix: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fuzz_inputs");
@@ -18,15 +19,12 @@ fn inputs(prefix: &str) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-/// As fuzz_targets/idx.rs: the first byte splits images from labels.
+/// As fuzz_targets/idx.rs, with its error as text.
 fn idx_harness(data: &[u8]) -> Result<(), String> {
-    let Some((&cut, rest)) = data.split_first() else {
-        return Ok(());
-    };
-    let (images, labels) = rest.split_at((cut as usize * rest.len()) / 256);
-    parse_idx(images, labels, 10)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    match fuzz_idx(data) {
+        None | Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(e.to_string()),
+    }
 }
 
 #[test]
@@ -55,33 +53,34 @@ fn the_count_overflow_says_what_is_wrong() {
     assert!(err.contains("more than can exist"), "{err}");
 }
 
+/// The decode target's harness on a real PNG and on every truncation of it: the whole record
+/// renders, each cut that loses pixels is a clean error, and any crash input kept under
+/// `decode-` replays.
 #[test]
 fn decode_crashes_are_clean_errors() {
+    // mode 1: three channels, no resize; size 0x43: 4 high, 5 wide.
+    let shape = Shape {
+        channels: 3,
+        height: 4,
+        width: 5,
+    };
+    let pixels: Vec<u8> = (0..shape.len()).map(|i| (i * 7) as u8).collect();
+    let mut whole = vec![1u8, 0x43];
+    whole.extend(encode_png(&pixels, shape));
+    assert_eq!(fuzz_decode(&whole), Some(Ok(())));
+    // Cuts inside the closing 12-byte IEND chunk leave every pixel there, and the decoder
+    // accepts them; any cut before it loses pixels and must be refused.
+    for cut in 2..whole.len() - 12 {
+        let outcome = std::panic::catch_unwind(|| fuzz_decode(&whole[..cut]));
+        let outcome = outcome.unwrap_or_else(|_| panic!("a PNG cut at {cut} bytes panics"));
+        assert!(
+            matches!(outcome, Some(Err(_))),
+            "a PNG cut at {cut} of {} bytes decodes",
+            whole.len()
+        );
+    }
     for (name, data) in inputs("decode-") {
-        let [mode, size, bytes @ ..] = &data[..] else {
-            continue;
-        };
-        let shape = Shape {
-            channels: if mode & 1 == 0 { 1 } else { 3 },
-            height: 1 + (size & 0x0f) as usize,
-            width: 1 + (size >> 4) as usize,
-        };
-        let mut out = vec![0u8; shape.len()];
-        // Bit 1: resize to the shape (any size accepted), else the image must have it.
-        let transforms = if mode & 2 != 0 {
-            Transforms::new(&[format!("resize:{}x{}", shape.height, shape.width)], 0).unwrap()
-        } else {
-            Transforms::default()
-        };
-        let key = SampleKey {
-            epoch: 0,
-            record: 0,
-        };
-        let outcome = std::panic::catch_unwind(move || {
-            Augmenter::new()
-                .render(bytes, &transforms, key, shape, &mut out)
-                .map(|_| ())
-        });
+        let outcome = std::panic::catch_unwind(move || fuzz_decode(&data));
         assert!(outcome.is_ok(), "{name} panics again");
     }
 }
