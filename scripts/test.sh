@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command (README and CI): installs what is missing, checks formatting and lints,
-# then runs every unit, integration and doc test of both crates (flowload-core's link no
-# libtorch). With cargo-nextest on the machine, the two crates' tests run side by side in one
+# The test command (README and CI): installs what is missing (the Python package built and
+# installed among it), checks formatting and lints, then runs every unit, integration and doc
+# test of the Rust crates (flowload-core's link no libtorch), and the Python package's pytest
+# suite against the installed wheel. With cargo-nextest on the machine, the two crates' tests run side by side in one
 # pool of processes (measured: 179 s for all of them, against 223 s one test binary after the
 # other), and the doc tests after them; without it, `cargo test` runs everything.
 set -euo pipefail
@@ -15,3 +16,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace
 fi
+python -m pytest -q crates/python/tests

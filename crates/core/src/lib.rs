@@ -68,6 +68,7 @@ pub use loader::stats::{PassReport, StatsOutcome, StatsPass, StatsSource};
 pub use loader::{Limits, Loader, LoaderBuilder, Settled, Tuning, Workers};
 pub use machine::{cores, physical_memory};
 pub use ops::batch::Batch;
+pub use ops::decode::Stopper;
 pub use ops::wire::WireFormat;
 pub use shape::{MAX_DECODE_BYTES, Shape};
 pub use source::{Dataset, DatasetOptions, FORMATS, Records, SourceFormat, Split, formats_help};

@@ -44,7 +44,12 @@ impl AutoLoader {
         let cursor = Cursor::new(&config);
         let threads = limits.max();
         let total = (cursor.per_epoch() * config.epochs as usize) as u64;
-        let tickets = Arc::new(Tickets::new(total, threads, config.prefetch.max(1) + 1));
+        let tickets = Arc::new(Tickets::new(
+            config.first(),
+            total,
+            threads,
+            config.prefetch.max(1) + 1,
+        ));
         let schema = batch::schema(records.shape());
         let (tx, queue) = unbounded();
         let policy = config.on_bad_record;
@@ -52,18 +57,19 @@ impl AutoLoader {
             let tickets = tickets.clone();
             timely::execute(timely::Config::process(threads), move |worker| {
                 batch_priority();
-                let (records, order, normalizer, schema, tickets, tx) = (
+                let (records, order, normalizer, schema, tickets, tx, stopper) = (
                     records.clone(),
                     config.order.clone(),
                     normalizer.clone(),
                     schema.clone(),
                     tickets.clone(),
                     tx.clone(),
+                    config.stopper.clone(),
                 );
                 let me = worker.index();
                 worker.dataflow::<u64, _, _>(move |scope| {
                     ticket_source(scope, order, tickets.clone())
-                        .decode(RecordReader::new(records, policy))
+                        .decode(RecordReader::new(records, policy).stopped_by(stopper))
                         .normalize(normalizer)
                         .to_arrow(schema)
                         .into_ticket_queue(tx, tickets, me);

@@ -211,9 +211,16 @@ pub(crate) fn serve(
 }
 
 /// [`check_config`], and a cluster's workers are decode threads: at least one per process, and
-/// a fixed count is the count announced.
+/// a fixed count is the count announced. A cluster runs whole runs of one rank: its processes
+/// share the building of every batch, which neither a start mid-run nor a rank's slice has
+/// been made to fit.
 fn check_cluster_config(records: &Records, config: &LoaderConfig, threads: usize) -> Result<()> {
     check_config(records, config)?;
+    if config.start != (0, 0) || config.order.shard.world != 1 {
+        return Err(Error::Config(
+            "a cluster loader runs a whole run for one rank: start_at and shard are not supported in cluster mode".into(),
+        ));
+    }
     match config.workers {
         Workers::Fixed(n) if n >= 1 && n == threads => Ok(()),
         Workers::Auto if threads >= 1 => Ok(()),
@@ -259,7 +266,7 @@ fn run_epochs(
             memory: memory.clamp(1, threads),
         };
         (
-            Arc::new(Tickets::new(share.tickets(total), threads, per_worker)),
+            Arc::new(Tickets::new(0, share.tickets(total), threads, per_worker)),
             Arc::new(Mutex::new(BuildTuner::new(limits))),
         )
     });

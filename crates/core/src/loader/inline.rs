@@ -31,7 +31,8 @@ impl InlineLoader {
         Ok(InlineLoader {
             cursor: Cursor::new(&config),
             schema: batch::schema(records.shape()),
-            reader: RecordReader::new(records, config.on_bad_record),
+            reader: RecordReader::new(records, config.on_bad_record)
+                .stopped_by(config.stopper.clone()),
             order: config.order,
             normalizer,
             permutation: None,

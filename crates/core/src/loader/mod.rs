@@ -23,8 +23,9 @@ use crate::cluster::Session;
 use crate::error::{Error, OnBadRecord, Result};
 use crate::machine::{cores, physical_memory};
 use crate::ops::batch::Batch;
+use crate::ops::decode::Stopper;
 use crate::ops::normalize::Normalizer;
-use crate::ops::plan::EpochOrder;
+use crate::ops::plan::{EpochOrder, Shard, sequence};
 use crate::ops::wire::WireFormat;
 use crate::source::Records;
 use crate::stats::Stats;
@@ -173,6 +174,10 @@ impl Loader {
             auto_cores: None,
             auto_memory: None,
             cluster: None,
+            shard: Shard::default(),
+            start: (0, 0),
+            raw_pixels: false,
+            stopper: Stopper::default(),
         }
     }
 
@@ -215,6 +220,10 @@ pub struct LoaderBuilder {
     auto_cores: Option<usize>,
     auto_memory: Option<u64>,
     cluster: Option<Session>,
+    shard: Shard,
+    start: (u32, usize),
+    raw_pixels: bool,
+    stopper: Stopper,
 }
 
 impl LoaderBuilder {
@@ -300,6 +309,43 @@ impl LoaderBuilder {
         self
     }
 
+    /// Data-parallel training: this process is rank `rank` of `world_size`, and each of its
+    /// batches is its slice of the batch one process would build, rows
+    /// `len·rank/world_size .. len·(rank+1)/world_size`. The slices of all ranks, in rank order,
+    /// are that batch, augmentation included. `batch_size` stays the global batch. Default
+    /// rank 0 of 1.
+    pub fn shard(mut self, rank: usize, world_size: usize) -> Self {
+        self.shard = Shard {
+            rank,
+            world: world_size,
+        };
+        self
+    }
+
+    /// Starts the run at batch `index` of epoch `epoch` instead of the first: the batches are
+    /// the ones the whole run gives from there, bit for bit. Resuming a run, or one epoch of
+    /// it (`epochs(epoch + 1)`). Default `(0, 0)`.
+    pub fn start_at(mut self, epoch: u32, index: usize) -> Self {
+        self.start = (epoch, index);
+        self
+    }
+
+    /// Hands out the decoded, augmented pixels as they are — `image: FixedSizeList<UInt8>`, read
+    /// with [`Batch::pixels`] — for a trainer that normalizes on its device after a copy a
+    /// quarter the size of f32 (DALI's and FFCV's way). Not with [`LoaderBuilder::normalize`],
+    /// nor in a cluster. Default false.
+    pub fn raw_pixels(mut self, raw: bool) -> Self {
+        self.raw_pixels = raw;
+        self
+    }
+
+    /// The loader's off switch, for another thread: once stopped, its workers give up the
+    /// batches they are building at their next record (a consumer that is going away need not
+    /// wait for whole batches), and every batch from then on is an error.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
     /// Batches per epoch these settings give.
     pub fn batches_per_epoch(&self) -> usize {
         self.order().batches_per_epoch()
@@ -312,10 +358,11 @@ impl LoaderBuilder {
     }
 
     /// Starts the loader: its workers begin at once. Errors: no records, a batch size of 0, no
-    /// batch at all (`drop_last` with fewer records than a batch), or a cluster setting the
-    /// session cannot run.
+    /// batch at all (`drop_last` with fewer records than a batch), a start outside the run, a
+    /// rank without a row of some batch, raw pixels with normalization, or a cluster setting
+    /// the session cannot run.
     pub fn build(self) -> Result<Loader> {
-        let normalizer = self.normalizer();
+        let normalizer = self.normalizer()?;
         let (records, config, cluster) = self.into_parts();
         let stream: Box<dyn BatchStream> = match (cluster, config.workers) {
             (Some(session), _) => {
@@ -337,7 +384,7 @@ impl LoaderBuilder {
     /// [`LoaderBuilder::cluster`] session, sends them to process 0, and returns once the run
     /// is over, with where `--workers auto` settled here.
     pub fn serve(self) -> Result<Option<Tuning>> {
-        let normalizer = self.normalizer();
+        let normalizer = self.normalizer()?;
         let (records, config, cluster) = self.into_parts();
         let session = cluster.ok_or_else(|| {
             Error::Config("serving batches needs a cluster session (LoaderBuilder::cluster)".into())
@@ -364,11 +411,21 @@ impl LoaderBuilder {
             shuffle: self.shuffle,
             blocks: self.records.blocks(),
             window: self.records.window(),
+            shard: self.shard,
         }
     }
 
-    fn normalizer(&self) -> Normalizer {
-        Normalizer::new(self.stats.as_ref(), self.records.shape().channels)
+    fn normalizer(&self) -> Result<Normalizer> {
+        let channels = self.records.shape().channels;
+        if !self.raw_pixels {
+            return Ok(Normalizer::new(self.stats.as_ref(), channels));
+        }
+        if self.stats.is_some() || self.cluster.is_some() {
+            return Err(Error::Config(
+                "raw pixels are handed out as decoded: not normalized, and not across a cluster (whose wire normalizes)".into(),
+            ));
+        }
+        Ok(Normalizer::raw(channels))
     }
 
     /// What `auto` may use: the cores given, and the workers whose batches in flight (`prefetch
@@ -388,14 +445,17 @@ impl LoaderBuilder {
     }
 
     fn into_parts(self) -> (Records, LoaderConfig, Option<Session>) {
+        let order = self.order();
         let config = LoaderConfig {
-            order: self.order(),
+            start: self.start,
+            order,
             epochs: self.epochs,
             workers: self.workers,
             limits: self.limits(),
             prefetch: self.prefetch,
             on_bad_record: self.on_bad_record,
             wire: self.wire,
+            stopper: self.stopper,
         };
         (self.records, config, self.cluster)
     }
@@ -406,6 +466,8 @@ impl LoaderBuilder {
 pub(crate) struct LoaderConfig {
     pub(crate) order: EpochOrder,
     pub(crate) epochs: u32,
+    /// The first batch of the run, `(epoch, index)`.
+    pub(crate) start: (u32, usize),
     /// 0: the consumer's thread builds each batch when asked (PyTorch's `num_workers=0`).
     /// N ≥ 1: N timely worker threads build batches ahead, into queues of `prefetch` each.
     /// `auto`: up to `limits` threads, of which the controller keeps some active.
@@ -416,6 +478,8 @@ pub(crate) struct LoaderConfig {
     pub(crate) on_bad_record: OnBadRecord,
     /// How batches built in other processes travel to the trainer (cluster mode only).
     pub(crate) wire: WireFormat,
+    /// Stops the workers mid-batch ([`LoaderBuilder::stopper`]).
+    pub(crate) stopper: Stopper,
 }
 
 /// A run's batches in order, whichever mode builds them.
@@ -443,7 +507,7 @@ impl Cursor {
         Cursor {
             per_epoch,
             total: per_epoch * config.epochs as usize,
-            next: 0,
+            next: config.first() as usize,
         }
     }
     pub(crate) fn per_epoch(&self) -> usize {
@@ -470,18 +534,56 @@ impl Cursor {
     }
 }
 
-/// What every loader needs: records, and batches of at least one.
+impl LoaderConfig {
+    /// The run position ([`sequence`]) of the first batch.
+    pub(crate) fn first(&self) -> u64 {
+        sequence(&self.order, self.start.0, self.start.1)
+    }
+}
+
+/// What every loader needs: records, batches of at least one, a start inside the run, and
+/// a row of every batch for every rank.
 pub(crate) fn check_config(records: &Records, config: &LoaderConfig) -> Result<()> {
     records.check_not_empty()?;
-    if config.order.batch_size == 0 {
+    let order = &config.order;
+    if order.batch_size == 0 {
         return Err(Error::Config("batch size must be at least 1".into()));
     }
-    if config.order.batches_per_epoch() == 0 {
+    let per_epoch = order.batches_per_epoch();
+    if per_epoch == 0 {
         return Err(Error::Config(format!(
             "batch size {} with drop_last leaves no batch: {} has {} records",
-            config.order.batch_size,
+            order.batch_size,
             records.origin(),
             records.len()
+        )));
+    }
+    let (epoch, index) = config.start;
+    if index >= per_epoch || epoch >= config.epochs.max(1) {
+        return Err(Error::Config(format!(
+            "start at epoch {epoch} batch {index} is outside the run: {} epoch(s) of {per_epoch} batches",
+            config.epochs
+        )));
+    }
+    let Shard { rank, world } = order.shard;
+    if world == 0 || rank >= world {
+        return Err(Error::Config(format!(
+            "rank {rank} of world size {world}: the rank must be below the world size, which must be at least 1"
+        )));
+    }
+    let last = match records.len() % order.batch_size {
+        0 => order.batch_size,
+        _ if order.drop_last => order.batch_size,
+        partial => partial,
+    };
+    if last.min(order.batch_size) < world {
+        return Err(Error::Config(format!(
+            "a batch of {last} records cannot be split across {world} ranks: give a batch size of at least {world}{}",
+            if last < order.batch_size {
+                " and drop_last, or a record count whose last batch has a row for every rank"
+            } else {
+                ""
+            }
         )));
     }
     Ok(())

@@ -35,6 +35,7 @@ impl ThreadLoader {
     ) -> Result<Self> {
         check_config(&records, &config)?;
         let cursor = Cursor::new(&config);
+        let first = config.first();
         let schema = batch::schema(records.shape());
         let policy = config.on_bad_record;
         let prefetch = config.prefetch.max(1);
@@ -46,7 +47,9 @@ impl ThreadLoader {
         let senders = Arc::new(Mutex::new(
             senders.into_iter().map(Some).collect::<Vec<_>>(),
         ));
-        let cancel = Arc::new(AtomicBool::new(false));
+        // The loader's stopper is its cancel switch: stopping it ends the sources and the queues
+        // as dropping the loader does, and the decoders at their next record.
+        let cancel = config.stopper.flag().clone();
         let guards = {
             let cancel = cancel.clone();
             timely::execute(timely::Config::process(queues.len()), move |worker| {
@@ -54,16 +57,17 @@ impl ThreadLoader {
                 let tx = senders.lock().expect("sender lock")[worker.index()]
                     .take()
                     .expect("one sender per worker");
-                let (records, order, normalizer, schema, cancel) = (
+                let (records, order, normalizer, schema, cancel, stopper) = (
                     records.clone(),
                     config.order.clone(),
                     normalizer.clone(),
                     schema.clone(),
                     cancel.clone(),
+                    config.stopper.clone(),
                 );
                 worker.dataflow::<u64, _, _>(move |scope| {
-                    plan_source(scope, order, config.epochs, cancel.clone())
-                        .decode(RecordReader::new(records, policy))
+                    plan_source(scope, order, config.epochs, first, cancel.clone())
+                        .decode(RecordReader::new(records, policy).stopped_by(stopper))
                         .normalize(normalizer)
                         .to_arrow(schema)
                         .into_queue(tx, cancel);

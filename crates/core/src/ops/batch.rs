@@ -1,8 +1,9 @@
-//! Batch: normalized values → an Arrow `RecordBatch` (`image: FixedSizeList<Float32>[C·H·W]`, `label: Int64`).
+//! Batch: normalized values → an Arrow `RecordBatch` (`image: FixedSizeList<Float32>[C·H·W]`, or
+//! `<UInt8>` for raw pixels, and `label: Int64`).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, FixedSizeListArray, Float32Array, Int64Array};
+use arrow::array::{Array, FixedSizeListArray, Float32Array, Int64Array, UInt8Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use timely::container::CapacityContainerBuilder;
@@ -15,7 +16,7 @@ use std::ptr::NonNull;
 
 use arrow::buffer::{Buffer, ScalarBuffer};
 
-use super::normalize::{BufferPool, NormalizedBatch};
+use super::normalize::{BufferPool, NormalizedBatch, Values};
 use crate::error::BadRecord;
 use crate::error::Result;
 use crate::shape::Shape;
@@ -29,8 +30,9 @@ pub struct Batch {
     pub index: usize,
     /// Each image's shape.
     pub shape: Shape,
-    /// `image: FixedSizeList<Float32>[C·H·W]` and `label: Int64`, the shape in the schema's
-    /// metadata as `flowload.shape`.
+    /// `image: FixedSizeList<Float32>[C·H·W]` (`<UInt8>` from a
+    /// [`crate::LoaderBuilder::raw_pixels`] loader) and `label: Int64`, the shape in the
+    /// schema's metadata as `flowload.shape`.
     pub record: RecordBatch,
     /// Records of this batch left out under `--on-bad-record skip`.
     pub skipped: Vec<BadRecord>,
@@ -45,20 +47,35 @@ impl Batch {
     }
 
     /// All image values, `[rows, C, H, W]` row-major: one contiguous buffer, no copy.
+    ///
+    /// Panics on a batch of raw pixels ([`crate::LoaderBuilder::raw_pixels`]): read those with
+    /// [`Batch::pixels`].
     pub fn images(&self) -> &[f32] {
+        let (list, len) = self.image_list();
+        let values = list
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .expect("images() of a raw-pixel batch: read it with pixels()");
+        &values.values()[list.offset() * len..(list.offset() + list.len()) * len]
+    }
+
+    /// The raw u8 pixels, `[rows, C, H, W]`, of a [`crate::LoaderBuilder::raw_pixels`] batch;
+    /// `None` for a batch of f32 values.
+    pub fn pixels(&self) -> Option<&[u8]> {
+        let (list, len) = self.image_list();
+        let values = list.values().as_any().downcast_ref::<UInt8Array>()?;
+        Some(&values.values()[list.offset() * len..(list.offset() + list.len()) * len])
+    }
+
+    fn image_list(&self) -> (&FixedSizeListArray, usize) {
         let list = self
             .record
             .column(0)
             .as_any()
             .downcast_ref::<FixedSizeListArray>()
             .expect("column 0 is the image list");
-        let values = list
-            .values()
-            .as_any()
-            .downcast_ref::<Float32Array>()
-            .expect("image values are Float32");
-        let len = self.shape.len();
-        &values.values()[list.offset() * len..(list.offset() + list.len()) * len]
+        (list, self.shape.len())
     }
 
     /// The labels, one per image.
@@ -74,7 +91,12 @@ impl Batch {
 
 /// The batch schema; the image shape rides along in the metadata as `flowload.shape`.
 pub(crate) fn schema(shape: Shape) -> SchemaRef {
-    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    schema_of(shape, DataType::Float32)
+}
+
+/// The schema with image values of type `values`.
+fn schema_of(shape: Shape, values: DataType) -> SchemaRef {
+    let item = Arc::new(Field::new("item", values, false));
     let meta = [(
         "flowload.shape".to_string(),
         format!("[{},{},{}]", shape.channels, shape.height, shape.width),
@@ -110,25 +132,27 @@ impl Drop for Recycled {
 /// Wraps the values in Arrow without copying: `Vec<f32>` becomes the array's buffer as is, and
 /// goes back to its pool when the batch is dropped.
 pub(crate) fn to_arrow(schema: &SchemaRef, batch: NormalizedBatch) -> Result<Batch> {
-    let DataType::FixedSizeList(item, size) = schema.field(0).data_type() else {
-        unreachable!("schema() builds a FixedSizeList")
-    };
-    let values = match batch.pool {
-        Some(pool) => {
-            let len = batch.values.len();
-            let owner = Arc::new(Recycled {
-                values: batch.values,
-                pool,
-            });
+    let (schema, values): (SchemaRef, Arc<dyn Array>) = match (batch.values, batch.pool) {
+        (Values::F32(values), Some(pool)) => {
+            let len = values.len();
+            let owner = Arc::new(Recycled { values, pool });
             let ptr = NonNull::from(owner.values.as_slice()).cast::<u8>();
             // SAFETY: `ptr` points at `len` initialized f32 values owned by `owner`, which the
             // buffer keeps alive and which nothing else mutates until it is dropped.
             let buffer = unsafe { Buffer::from_custom_allocation(ptr, len * 4, owner) };
-            Float32Array::new(ScalarBuffer::new(buffer, 0, len), None)
+            let values = Float32Array::new(ScalarBuffer::new(buffer, 0, len), None);
+            (schema.clone(), Arc::new(values))
         }
-        None => Float32Array::from(batch.values),
+        (Values::F32(values), None) => (schema.clone(), Arc::new(Float32Array::from(values))),
+        // Raw pixels are a quarter of the f32 values: Arrow takes the Vec as it is.
+        (Values::U8(pixels), _) => (
+            schema_of(batch.shape, DataType::UInt8),
+            Arc::new(UInt8Array::from(pixels)),
+        ),
     };
-    let values = Arc::new(values);
+    let DataType::FixedSizeList(item, size) = schema.field(0).data_type() else {
+        unreachable!("schema() builds a FixedSizeList")
+    };
     let images = FixedSizeListArray::try_new(item.clone(), *size, values, None)?;
     let labels = Int64Array::from(batch.labels);
     let record = RecordBatch::try_new(schema.clone(), vec![Arc::new(images), Arc::new(labels)])?;
@@ -186,7 +210,7 @@ mod tests {
             epoch: 1,
             index: 2,
             shape,
-            values,
+            values: Values::F32(values),
             labels: vec![4, 5],
             skipped: vec![],
             pool: None,

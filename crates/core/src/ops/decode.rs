@@ -1,6 +1,9 @@
 //! Decode: batch plans → u8 pixel arrays `[B,C,H,W]` and labels. Raw records are gathered;
 //! encoded ones (PNG/JPEG in Parquet or files) are read and decoded, bad ones failed or skipped.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
@@ -10,7 +13,7 @@ use timely::progress::Timestamp;
 
 use super::plan::BatchPlan;
 use crate::codec::Augmenter;
-use crate::error::{BadRecord, OnBadRecord, RecordId, Result};
+use crate::error::{BadRecord, Error, OnBadRecord, RecordId, Result};
 use crate::shape::Shape;
 use crate::source::encoded::{EncodedSplit, StoreReader};
 use crate::source::{Kind, Records, TransformedSplit};
@@ -37,24 +40,29 @@ impl DecodedBatch {
 }
 
 /// Gathers raw records: one `memcpy` per image.
-fn gather(split: &crate::source::Split, plan: &BatchPlan) -> DecodedBatch {
+fn gather(
+    split: &crate::source::Split,
+    plan: &BatchPlan,
+    stopper: &Stopper,
+) -> Result<DecodedBatch> {
     let mut pixels = Vec::with_capacity(plan.rows.len() * split.shape.len());
     let mut labels = Vec::with_capacity(plan.rows.len());
     for &row in &plan.rows {
         if split.work > 0 {
+            stopper.check(plan)?;
             split.spend_work(row as usize);
         }
         pixels.extend_from_slice(split.image(row as usize));
         labels.push(split.labels[row as usize]);
     }
-    DecodedBatch {
+    Ok(DecodedBatch {
         epoch: plan.epoch,
         index: plan.index,
         shape: split.shape,
         pixels,
         labels,
         skipped: Vec::new(),
-    }
+    })
 }
 
 /// Renders raw records through their transforms; a transform that does not fit a record
@@ -63,11 +71,13 @@ fn transform(
     t: &TransformedSplit,
     augmenter: &mut Augmenter,
     plan: &BatchPlan,
+    stopper: &Stopper,
 ) -> Result<DecodedBatch> {
     let len = t.shape.len();
     let mut pixels = vec![0u8; plan.rows.len() * len];
     let mut labels = Vec::with_capacity(plan.rows.len());
     for (&row, out) in plan.rows.iter().zip(pixels.chunks_exact_mut(len)) {
+        stopper.check(plan)?;
         let key = SampleKey {
             epoch: plan.epoch,
             record: row,
@@ -101,6 +111,40 @@ pub(crate) struct RecordReader {
     policy: OnBadRecord,
     store: Option<Box<dyn StoreReader>>,
     augmenter: Augmenter,
+    stopper: Stopper,
+}
+
+/// Abandons the batches a loader is building: every decode loop looks at it before each
+/// record, so that a consumer that stops (Ctrl-C in Python) waits for one record, not for a
+/// batch. Cheap to clone; all clones are one switch.
+#[derive(Clone, Debug, Default)]
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// Stops the loader's workers at their next record; its batches from then on are errors.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Stopper::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// The switch itself, for the parts of a loader that stop with it.
+    pub(crate) fn flag(&self) -> &Arc<AtomicBool> {
+        &self.0
+    }
+
+    fn check(&self, plan: &BatchPlan) -> Result<()> {
+        match self.stopped() {
+            false => Ok(()),
+            true => Err(Error::Dataflow(format!(
+                "epoch {} batch {} abandoned: the loader was stopped",
+                plan.epoch, plan.index
+            ))),
+        }
+    }
 }
 
 impl RecordReader {
@@ -114,7 +158,14 @@ impl RecordReader {
             policy,
             store,
             augmenter: Augmenter::new(),
+            stopper: Stopper::default(),
         }
+    }
+
+    /// Stops at the next record once `stopper` is stopped.
+    pub(crate) fn stopped_by(mut self, stopper: Stopper) -> Self {
+        self.stopper = stopper;
+        self
     }
 
     /// Record `row`'s encoded bytes as the store has them (`None` for raw records), through
@@ -133,14 +184,15 @@ impl RecordReader {
 
     pub(crate) fn decode(&mut self, plan: &BatchPlan) -> Result<DecodedBatch> {
         match (&self.records.0, &mut self.store) {
-            (Kind::Raw(split), _) => Ok(gather(split, plan)),
-            (Kind::Transformed(t), _) => transform(t, &mut self.augmenter, plan),
+            (Kind::Raw(split), _) => gather(split, plan, &self.stopper),
+            (Kind::Transformed(t), _) => transform(t, &mut self.augmenter, plan, &self.stopper),
             (Kind::Encoded(split), Some(store)) => decode_encoded(
                 split,
                 store.as_mut(),
                 &mut self.augmenter,
                 self.policy,
                 plan,
+                &self.stopper,
             ),
             (Kind::Encoded(_), None) => unreachable!("encoded records get a store reader"),
         }
@@ -155,12 +207,14 @@ fn decode_encoded(
     augmenter: &mut Augmenter,
     policy: OnBadRecord,
     plan: &BatchPlan,
+    stopper: &Stopper,
 ) -> Result<DecodedBatch> {
     let len = split.shape.len();
     let mut pixels = vec![0u8; plan.rows.len() * len];
     let mut labels = Vec::with_capacity(plan.rows.len());
     let mut skipped = Vec::new();
     for &row in &plan.rows {
+        stopper.check(plan)?;
         let out = &mut pixels[labels.len() * len..(labels.len() + 1) * len];
         let record = store.get(row as usize)?;
         let key = SampleKey {

@@ -25,6 +25,30 @@ pub(crate) struct EpochOrder {
     pub blocks: Vec<usize>,
     /// Rows per shuffle window when there are blocks ([`crate::source::Records::window`]).
     pub window: usize,
+    /// This process's slice of every batch, for data-parallel training.
+    pub shard: Shard,
+}
+
+/// Rank `rank` of `world` takes rows `len·rank/world .. len·(rank+1)/world` of every batch, so
+/// that the slices of all ranks, in rank order, are the batch one process would build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Shard {
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard { rank: 0, world: 1 }
+    }
+}
+
+impl Shard {
+    /// This rank's part of a batch's rows.
+    pub(crate) fn slice<'a>(&self, rows: &'a [u32]) -> &'a [u32] {
+        let len = rows.len();
+        &rows[len * self.rank / self.world..len * (self.rank + 1) / self.world]
+    }
 }
 
 /// One batch to build: its position in the run and the record indices, in order.
@@ -36,8 +60,11 @@ pub(crate) struct BatchPlan {
 }
 
 impl EpochOrder {
+    /// 0 for a batch size of 0, which the loaders refuse ([`crate::loader`]'s `check_config`).
     pub(crate) fn batches_per_epoch(&self) -> usize {
-        if self.drop_last {
+        if self.batch_size == 0 {
+            0
+        } else if self.drop_last {
             self.records / self.batch_size
         } else {
             self.records.div_ceil(self.batch_size)
@@ -83,7 +110,7 @@ impl EpochOrder {
         BatchPlan {
             epoch,
             index,
-            rows: permutation[start..end].to_vec(),
+            rows: self.shard.slice(&permutation[start..end]).to_vec(),
         }
     }
 }
@@ -107,23 +134,31 @@ struct Planner {
 }
 
 impl Planner {
-    fn new(order: EpochOrder, epochs: u32, me: usize, peers: usize) -> Self {
+    /// From run position `start` ([`sequence`]) on: its epoch, and in it the first batch at or
+    /// after `start` that this worker owns.
+    fn new(order: EpochOrder, epochs: u32, start: u64, me: usize, peers: usize) -> Self {
+        let per_epoch = order.batches_per_epoch().max(1);
+        let epoch = (start / per_epoch as u64) as u32;
+        let first = (start % per_epoch as u64) as usize;
         Planner {
             per_epoch: order.batches_per_epoch(),
-            permutation: order.permutation(0),
+            permutation: order.permutation(epoch),
             order,
             epochs,
             me,
             peers,
-            epoch: 0,
-            next: me,
+            epoch,
+            next: first + (me + peers - first % peers) % peers,
         }
     }
 
     /// `(epoch, index)` of the next plan, without computing it; `None` when done.
     fn peek(&mut self) -> Option<(u32, usize)> {
-        while self.next >= self.per_epoch {
-            if self.epoch + 1 >= self.epochs || self.per_epoch == 0 {
+        if self.next >= self.per_epoch {
+            // A worker's first batch of an epoch is batch `me`: with fewer batches than that,
+            // it owns none in any epoch (and must not walk through them all to find out: a
+            // Python loader runs `u32::MAX` epochs).
+            if self.epoch.saturating_add(1) >= self.epochs || self.me >= self.per_epoch {
                 self.epoch = self.epochs;
                 return None;
             }
@@ -141,7 +176,8 @@ impl Planner {
     }
 }
 
-/// Emits this worker's batch plans for `epochs` epochs, one plan per activation, at time = epoch.
+/// Emits this worker's batch plans from run position `start` to the end of epoch `epochs − 1`,
+/// one plan per activation, at time = epoch.
 ///
 /// Stops early when `cancel` is set (the consumer went away). Back-pressure comes from the queue
 /// operator downstream, which blocks this worker while its queue is full.
@@ -149,9 +185,10 @@ pub(crate) fn plan_source<'scope>(
     scope: Scope<'scope, u64>,
     order: EpochOrder,
     epochs: u32,
+    start: u64,
     cancel: Arc<AtomicBool>,
 ) -> StreamVec<'scope, u64, BatchPlan> {
-    let mut planner = Planner::new(order, epochs, scope.index(), scope.peers());
+    let mut planner = Planner::new(order, epochs, start, scope.index(), scope.peers());
     source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(scope, "Plan", move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(cap);
@@ -224,7 +261,7 @@ pub(crate) fn gated_plan_source<'scope>(
     epochs: u32,
     gate: Gate,
 ) -> StreamVec<'scope, u64, BatchPlan> {
-    let mut planner = Planner::new(order.clone(), epochs, scope.index(), scope.peers());
+    let mut planner = Planner::new(order.clone(), epochs, 0, scope.index(), scope.peers());
     source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(
         scope,
         "GatedPlan",
@@ -264,6 +301,7 @@ mod tests {
             shuffle,
             blocks: vec![],
             window: SHUFFLE_WINDOW,
+            shard: Shard::default(),
         }
     }
 
@@ -273,6 +311,67 @@ mod tests {
         assert_eq!(o.batches_per_epoch(), 3);
         assert_eq!(o.plan(0, &o.permutation(0), 2).rows, vec![8, 9]);
         assert_eq!(order(None, true).batches_per_epoch(), 2);
+    }
+
+    #[test]
+    fn the_shards_of_a_batch_in_rank_order_are_the_batch() {
+        let whole = order(Some(3), false);
+        for world in 1..=4 {
+            for index in 0..3 {
+                let rows: Vec<u32> = (0..world)
+                    .flat_map(|rank| {
+                        let o = EpochOrder {
+                            shard: Shard { rank, world },
+                            ..whole.clone()
+                        };
+                        o.plan(1, &o.permutation(1), index).rows
+                    })
+                    .collect();
+                assert_eq!(rows, whole.plan(1, &whole.permutation(1), index).rows);
+            }
+        }
+    }
+
+    #[test]
+    fn a_planner_started_mid_run_plans_what_the_full_run_plans_from_there() {
+        let o = order(Some(9), false);
+        for peers in 1..=3 {
+            let all = |start: u64| {
+                let mut plans: Vec<BatchPlan> = (0..peers)
+                    .flat_map(|me| {
+                        let mut p = Planner::new(o.clone(), 3, start, me, peers);
+                        std::iter::from_fn(move || p.take()).collect::<Vec<_>>()
+                    })
+                    .collect();
+                plans.sort_by_key(|p| (p.epoch, p.index));
+                plans
+            };
+            let full = all(0);
+            assert_eq!(full.len(), 9);
+            for start in 0..9 {
+                assert_eq!(
+                    all(start),
+                    full[start as usize..],
+                    "peers {peers} start {start}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_worker_without_batches_ends_at_once_however_many_epochs() {
+        // One batch per epoch, three workers: workers 1 and 2 own nothing in 4 billion epochs.
+        let o = EpochOrder {
+            records: 4,
+            ..order(Some(1), false)
+        };
+        assert_eq!(o.batches_per_epoch(), 1);
+        for me in 1..3 {
+            assert_eq!(Planner::new(o.clone(), u32::MAX, 0, me, 3).take(), None);
+        }
+        let mut first = Planner::new(o, u32::MAX, 0, 0, 3);
+        let plans: Vec<_> = (0..3).map(|_| first.take().unwrap()).collect();
+        assert_eq!(plans.iter().map(|p| p.epoch).collect::<Vec<_>>(), [0, 1, 2]);
     }
 
     #[test]
@@ -296,6 +395,7 @@ mod tests {
             shuffle: Some(1),
             blocks: vec![SHUFFLE_WINDOW; 3],
             window: SHUFFLE_WINDOW,
+            shard: Shard::default(),
         };
         let p = o.permutation(0);
         let mut sorted = p.clone();

@@ -38,14 +38,14 @@ struct State {
 }
 
 impl Tickets {
-    /// `total` tickets for `workers` threads, of which one is active; `per_worker` is how many
-    /// each may have out (prefetch + the one being built).
-    pub(crate) fn new(total: u64, workers: usize, per_worker: usize) -> Tickets {
+    /// Tickets `first..total` for `workers` threads, of which one is active; `per_worker` is
+    /// how many each may have out (prefetch + the one being built).
+    pub(crate) fn new(first: u64, total: u64, workers: usize, per_worker: usize) -> Tickets {
         Tickets {
             state: Mutex::new(State {
-                next: 0,
+                next: first,
                 total,
-                consumed: 0,
+                consumed: first,
                 active: 1,
                 per_worker: per_worker.max(1) as u64,
                 cancelled: false,
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn the_window_bounds_tickets_and_a_panicking_worker_cancels_the_rest() {
-        let t = Arc::new(Tickets::new(10, 2, 2));
+        let t = Arc::new(Tickets::new(0, 10, 2, 2));
         // One active worker, 2 tickets ahead of the consumer.
         assert_eq!((t.take(0), t.take(0)), (Some(0), Some(1)));
         assert!(matches!(

@@ -12,6 +12,7 @@ mod common;
 mod encoded_inputs;
 mod fixtures;
 mod fuzz_regressions;
+mod resume_and_shard;
 mod same_batches;
 mod stats_cache;
 mod stats_oracle;
