@@ -129,13 +129,14 @@ class Loader:
             raise ConfigError(f"output: {output!r} is not one of {', '.join(_OUTPUTS)}")
         if isinstance(augment, str):
             raise ConfigError(f"augment: give a list of transform specs, not the string {augment!r}")
-        for name, value in (("batch_size", batch_size), ("seed", seed), ("prefetch", prefetch)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name}: {value!r} is not a non-negative integer")
         if rank is None or world_size is None:
             auto_rank, auto_world = _distributed_layout()
             rank = auto_rank if rank is None else rank
             world_size = auto_world if world_size is None else world_size
+        for name, value in (("batch_size", batch_size), ("seed", seed), ("prefetch", prefetch),
+                            ("rank", rank), ("world_size", world_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+                raise ConfigError(f"{name}: {value!r} is not an integer in 0..2**64")
         self._output = output
         self._convert = _converter(output)
         self._native = _flowload.Loader(
