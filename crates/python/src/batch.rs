@@ -126,10 +126,7 @@ impl PyBatch {
             s.channels,
             s.height,
             s.width,
-            match self.dtype {
-                Dtype::Float32 => "float32",
-                Dtype::Uint8 => "uint8",
-            }
+            self.dtype.name()
         )
     }
 }

@@ -36,6 +36,27 @@ pub(crate) enum Dtype {
     Uint8,
 }
 
+impl Dtype {
+    /// Its name, as `dtype=` takes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Dtype::Float32 => "float32",
+            Dtype::Uint8 => "uint8",
+        }
+    }
+
+    fn parse(name: &str) -> PyResult<Dtype> {
+        [Dtype::Float32, Dtype::Uint8]
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| {
+                errors::config(format!(
+                    "dtype: '{name}' is not one flowload gives: float32 (normalized) or uint8 (raw pixels)"
+                ))
+            })
+    }
+}
+
 /// The settings that decide which batches a loader gives; the worker count and prefetch do not.
 #[derive(Clone, Debug)]
 struct Settings {
@@ -143,15 +164,7 @@ impl PyLoader {
         let on_bad_record: OnBadRecord = on_bad_record
             .parse()
             .map_err(|e: String| errors::config(format!("on_bad_record: {e}")))?;
-        let dtype = match dtype.as_str() {
-            "float32" => Dtype::Float32,
-            "uint8" => Dtype::Uint8,
-            other => {
-                return Err(errors::config(format!(
-                    "dtype: '{other}' is not one flowload gives: float32 (normalized) or uint8 (raw pixels)"
-                )));
-            }
-        };
+        let dtype = Dtype::parse(&dtype)?;
         if dtype == Dtype::Uint8 && normalize {
             return Err(errors::config(
                 "dtype='uint8' gives raw pixels: normalize them on the device with flowload.normalize(images, loader.stats), and pass normalize=False",
@@ -177,11 +190,9 @@ impl PyLoader {
             prefetch,
             on_bad_record,
         };
-        let cache = match stats_cache.as_deref() {
-            Some("off") => CacheSetting::Off,
-            Some(dir) => CacheSetting::Dir(dir.into()),
-            None => CacheSetting::from_flags(None, false),
-        };
+        // As the binary's `--stats-cache DIR` / `--no-stats-cache`, else FLOWLOAD_STATS_CACHE.
+        let off = stats_cache.as_deref() == Some("off");
+        let cache = CacheSetting::from_flags(stats_cache.filter(|_| !off).map(Into::into), off);
         let opened = py.detach(|| open(&settings, normalize, &cache));
         let (records, stats) = opened.map_err(to_py)?;
         // Refuse what the core would refuse (rank, batch size) now, not at the first batch.
@@ -344,20 +355,19 @@ impl PyLoader {
         d.set_item("shuffle", s.shuffle)?;
         d.set_item("seed", s.seed)?;
         d.set_item("drop_last", s.drop_last)?;
-        d.set_item("augment", transforms(s)?.canonical())?;
+        d.set_item(
+            "augment",
+            Transforms::new(&s.augment, s.seed)
+                .map_err(to_py)?
+                .canonical(),
+        )?;
         d.set_item(
             "normalize",
             self.stats
                 .as_ref()
                 .map(|st| format!("mean {:?} std {:?}", st.mean, st.std)),
         )?;
-        d.set_item(
-            "dtype",
-            match s.dtype {
-                Dtype::Float32 => "float32",
-                Dtype::Uint8 => "uint8",
-            },
-        )?;
+        d.set_item("dtype", s.dtype.name())?;
         d.set_item("rank", s.rank)?;
         d.set_item("world_size", s.world_size)?;
         Ok(d)
@@ -473,62 +483,19 @@ impl PyLoader {
         let seconds = run.started.elapsed().as_secs_f64();
         let d = PyDict::new(py);
         let wait = run.wait.as_secs_f64();
-        let entries: [(&str, Py<PyAny>); 10] = [
-            (
-                "epoch",
-                run.epoch.into_pyobject(py).unwrap().into_any().unbind(),
-            ),
-            (
-                "batches",
-                run.yielded.into_pyobject(py).unwrap().into_any().unbind(),
-            ),
-            (
-                "images",
-                run.images.into_pyobject(py).unwrap().into_any().unbind(),
-            ),
-            (
-                "seconds",
-                seconds.into_pyobject(py).unwrap().into_any().unbind(),
-            ),
-            (
-                "images_per_second",
-                (run.images as f64 / seconds.max(1e-9))
-                    .into_pyobject(py)
-                    .unwrap()
-                    .into_any()
-                    .unbind(),
-            ),
-            (
-                "data_wait_seconds",
-                wait.into_pyobject(py).unwrap().into_any().unbind(),
-            ),
-            (
-                "data_wait_fraction",
-                (wait / seconds.max(1e-9))
-                    .into_pyobject(py)
-                    .unwrap()
-                    .into_any()
-                    .unbind(),
-            ),
-            (
-                "workers",
-                run.workers.into_pyobject(py).unwrap().into_any().unbind(),
-            ),
-            (
-                "skipped",
-                run.skipped.into_pyobject(py).unwrap().into_any().unbind(),
-            ),
-            (
-                "finished",
-                pyo3::types::PyBool::new(py, finished)
-                    .to_owned()
-                    .into_any()
-                    .unbind(),
-            ),
-        ];
-        for (k, v) in entries {
-            d.set_item(k, v).expect("a str key");
-        }
+        let entries = || -> PyResult<()> {
+            d.set_item("epoch", run.epoch)?;
+            d.set_item("batches", run.yielded)?;
+            d.set_item("images", run.images)?;
+            d.set_item("seconds", seconds)?;
+            d.set_item("images_per_second", run.images as f64 / seconds.max(1e-9))?;
+            d.set_item("data_wait_seconds", wait)?;
+            d.set_item("data_wait_fraction", wait / seconds.max(1e-9))?;
+            d.set_item("workers", run.workers)?;
+            d.set_item("skipped", run.skipped)?;
+            d.set_item("finished", finished)
+        };
+        entries().expect("str keys and plain values always go into a dict");
         self.metrics.push(d.unbind());
     }
 
@@ -581,10 +548,6 @@ fn check_settings(
         .workers(0)
         .build()
         .map(drop)
-}
-
-fn transforms(s: &Settings) -> PyResult<Transforms> {
-    Transforms::new(&s.augment, s.seed).map_err(to_py)
 }
 
 /// Opens the split and, when asked, its statistics (through the cache).

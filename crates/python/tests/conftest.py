@@ -33,12 +33,10 @@ def folder(tmp_path):
     return tmp_path / "photos", pixels
 
 
-def run_python(code: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
-    """Runs `code` in a fresh interpreter, as a user's script."""
+def run_python(code: str, *args, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Runs `code` (or, given a path, that script) with `args` in a fresh interpreter, as a
+    user's script."""
+    source = [str(code)] if isinstance(code, os.PathLike) else ["-c", textwrap.dedent(code)]
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **kwargs,
+        [sys.executable, *source, *map(str, args)], capture_output=True, text=True, timeout=timeout
     )

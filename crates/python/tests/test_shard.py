@@ -2,7 +2,6 @@
 ends at the weights of 1 process trained on the global batch."""
 
 import socket
-import sys
 
 import torch
 
@@ -81,21 +80,13 @@ def test_ddp_on_two_ranks_ends_at_the_single_process_weights(tmp_path):
     weights = {}
     for world in (1, 2):
         out = tmp_path / f"w{world}.pt"
-        done = run_python_file(script, world, free_port(), out)
+        done = run_python(script, world, free_port(), out, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         weights[world] = torch.load(out)
     for name, w in weights[1].items():
         assert torch.allclose(weights[2][name], w, rtol=1e-5, atol=1e-6), name
     start = torch.nn.Linear(192, 10)
     assert not torch.allclose(weights[1]["1.weight"], start.weight), "training moved the weights"
-
-
-def run_python_file(script, *args):
-    import subprocess
-
-    return subprocess.run(
-        [sys.executable, str(script), *map(str, args)], capture_output=True, text=True, timeout=300
-    )
 
 
 def test_the_layout_comes_from_torch_distributed_when_initialized():
