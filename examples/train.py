@@ -5,11 +5,14 @@ with a cosine learning-rate schedule, batches from flowload.Loader or, with
 
     python examples/train.py DATA [--loader flowload|dataloader] [--workers N] [--epochs E]
                              [--size S] [--batch-size B] [--lr LR] [--device cpu|cuda] [--json]
+                             [--results DIR]
 
 DATA is an image folder with train/ (and test/) of <class>/*.png|jpg. Each epoch prints its
 loss, accuracy, seconds, the time the loop waited for data, and the process's peak RSS (with
 the DataLoader, its workers' added). `--size 32` trains on 32x32 crops padded by 4 (CIFAR's
-recipe); a larger size takes RandomResizedCrop(SIZE) of photos.
+recipe); a larger size takes RandomResizedCrop(SIZE) of photos. With flowload, `--results DIR`
+writes the run as flowload's results (DIR/runs/run-NNNN.parquet: the loader's figures and the
+loop's loss and accuracy per epoch), which `flowload report DIR` and DuckDB read.
 """
 import argparse, json, math, os, sys, time
 
@@ -75,6 +78,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--json", action="store_true", help="end with one JSON line of every epoch's figures")
+    ap.add_argument("--results", help="with flowload: write the run as flowload's results under this directory")
     a = ap.parse_args()
     torch.manual_seed(0)
     loader, to_device = (flowload_batches if a.loader == "flowload" else dataloader_batches)(a)
@@ -106,8 +110,13 @@ def main():
         e = {"epoch": epoch, "loss": loss_sum / seen, "accuracy": correct / seen, "seconds": seconds,
              "data_wait_seconds": wait, "lr": schedule.get_last_lr()[0]}
         epochs.append(e)
+        if a.loader == "flowload":
+            loader.record(loss=e["loss"], accuracy=e["accuracy"])
         print(f"epoch {epoch}  loss {e['loss']:.4f}  acc {e['accuracy']:.4f}  {seconds:.2f} s  "
               f"data wait {wait:.3f} s ({wait / seconds:.1%})  lr {e['lr']:.4f}", file=sys.stderr, flush=True)
+    if a.results and a.loader == "flowload":
+        path = loader.write_results(a.results, model="resnet8", optimizer="sgd", lr=a.lr, device=a.device)
+        print(f"wrote {path}", file=sys.stderr)
     rss = peak_rss_mib(loader)
     print(f"peak RSS {rss:.0f} MiB ({a.loader}, {a.workers} workers)", file=sys.stderr)
     if a.json:

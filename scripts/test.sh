@@ -16,4 +16,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace
 fi
-python -m pytest -q crates/python/tests
+# The binary the cargo tests built: the Python tests check that `flowload report` reads a
+# Python run's results.
+FLOWLOAD_BIN="${CARGO_TARGET_DIR:-target}/debug/flowload" python -m pytest -q crates/python/tests

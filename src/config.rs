@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use flowload_core::{DatasetOptions, OnBadRecord, Transforms, Workers};
+pub use flowload_results::{OptimizerKind, RunParams, SEED_MODEL};
 
 use crate::error::{Error, Result};
 
@@ -93,29 +94,6 @@ pub struct Grid {
     pub normalize: Vec<bool>,
 }
 
-/// The optimizer of the training sink.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    /// Adam (betas 0.9, 0.999, eps 1e-8), the seed's.
-    #[default]
-    Adam,
-    /// AdamW: Adam with decoupled weight decay.
-    Adamw,
-    /// SGD, with `momentum` (no dampening, not Nesterov).
-    Sgd,
-}
-
-impl OptimizerKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            OptimizerKind::Adam => "adam",
-            OptimizerKind::Adamw => "adamw",
-            OptimizerKind::Sgd => "sgd",
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
@@ -190,60 +168,6 @@ pub(crate) fn model_name(spec: &str) -> String {
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect();
     path.to_string_lossy().into_owned()
-}
-
-/// The grid's name for the seed's network.
-pub const SEED_MODEL: &str = "seed";
-
-/// One point of the grid, with the sweep's seed: the columns that identify a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunParams {
-    pub run: u32,
-    /// `seed`, or the TorchScript file as the grid names it.
-    #[serde(default = "seed_model")]
-    pub model: String,
-    #[serde(default)]
-    pub optimizer: OptimizerKind,
-    pub lr: f64,
-    pub batch_size: usize,
-    pub workers: Workers,
-    /// As given in the grid (`auto`) until the sweep resolves it to the device used (`cpu`, `cuda:0`).
-    pub device: String,
-    pub normalize: bool,
-    pub seed: u64,
-    /// Processes that built the batches (`--processes`; 1 outside a cluster).
-    #[serde(default = "one")]
-    pub processes: u32,
-    /// Which repetition of its grid point this run is (`--repeat`), from 1.
-    #[serde(default = "one")]
-    pub repeat: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn seed_model() -> String {
-    SEED_MODEL.into()
-}
-
-/// What a run file without the `flowload.run` metadata reads as, before its columns are read.
-impl Default for RunParams {
-    fn default() -> Self {
-        RunParams {
-            run: 0,
-            model: SEED_MODEL.into(),
-            optimizer: OptimizerKind::Adam,
-            lr: f64::NAN,
-            batch_size: 0,
-            workers: Workers::Fixed(0),
-            device: "?".into(),
-            normalize: false,
-            seed: 0,
-            processes: 1,
-            repeat: 1,
-        }
-    }
 }
 
 impl SweepConfig {
@@ -361,6 +285,11 @@ impl SweepConfig {
         }
         if !(self.momentum >= 0.0 && self.momentum.is_finite()) {
             return bad("momentum must be 0 or more, and finite");
+        }
+        if self.grid.optimizer.contains(&OptimizerKind::Other) {
+            return bad(
+                "grid.optimizer: 'other' marks a Python run's own optimizer; flowload trains with adam, adamw or sgd",
+            );
         }
         if self.momentum > 0.0 && !self.grid.optimizer.contains(&OptimizerKind::Sgd) {
             return bad("momentum is SGD's: give --optimizer sgd (Adam and AdamW take none)");

@@ -1,5 +1,6 @@
-//! The results format, in one place: the run files' columns ([`columns`]), one Parquet file per
-//! run ([`run_file`]), `skipped.parquet`, `summary.json`, and the atomic write they all use.
+//! The results directory, in one place: the run files (the `flowload-results` crate, which the
+//! Python package shares: their columns, their writer and reader), `skipped.parquet`,
+//! `summary.json`, and the lock of the sweep writing them.
 //!
 //! ```text
 //! <out>/summary.json             the sweep: effective config, every run's report
@@ -9,19 +10,17 @@
 //! <out>/.flowload.lock           held by the sweep writing <out>, with its pid
 //! ```
 
-pub mod columns;
 pub mod dir;
-pub mod run_file;
 pub mod skipped;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use columns::{EpochMetrics, schema};
 pub use dir::{Existing, ResultsDir};
-pub use run_file::{
-    CONFIG_KEY, MetricsWriter, Provenance, RUN_KEY, RunFile, model_path, read_run, run_path,
+pub use flowload_results::{
+    CONFIG_KEY, EpochMetrics, MetricsWriter, Provenance, RUN_KEY, RunFile, model_path, read_run,
+    run_path, schema,
 };
 pub use skipped::write_skipped;
 

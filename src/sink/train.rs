@@ -173,6 +173,11 @@ impl Trainer {
                 }
                 .build(&vs, lr)?,
             ),
+            OptimizerKind::Other => {
+                return Err(Error::config(
+                    "optimizer 'other' marks a Python run's own optimizer; flowload trains with adam, adamw or sgd",
+                ));
+            }
         };
         Ok(Trainer {
             net,

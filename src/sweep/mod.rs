@@ -275,7 +275,7 @@ fn run_grid(
                     params,
                     &model_path(out, params.run),
                     announcer.as_mut(),
-                    |row| writer.write(std::slice::from_ref(row)),
+                    |row| Ok(writer.write(std::slice::from_ref(row))?),
                 )?;
                 writer.close()?;
                 all_skipped.extend(report.skipped.iter().map(|s| (params.run, s.clone())));

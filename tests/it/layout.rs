@@ -204,29 +204,32 @@ fn the_checker_finds_an_import_circle_it_is_shown() {
 }
 
 #[test]
-fn the_core_links_no_libtorch_clap_plotters_or_indicatif() {
-    let o = Command::new(env!("CARGO"))
-        .args([
-            "tree",
-            "--offline",
-            "-p",
-            "flowload-core",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .current_dir(repo_root())
-        .output()
-        .expect("cargo tree runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let tree = String::from_utf8_lossy(&o.stdout);
-    let names: BTreeSet<&str> = tree.lines().filter_map(|l| l.split(' ').next()).collect();
-    assert!(
-        names.contains("timely") && names.contains("parquet"),
-        "{tree}"
-    );
-    for heavy in ["tch", "torch-sys", "clap", "plotters", "indicatif"] {
-        assert!(!names.contains(heavy), "flowload-core depends on {heavy}");
+fn the_core_and_the_python_package_link_no_libtorch_clap_plotters_or_indicatif() {
+    // The Python package links the results format too: without its `clap` feature.
+    for (package, must) in [
+        ("flowload-core", ["timely", "parquet"]),
+        ("flowload-python", ["flowload-results", "pyo3"]),
+    ] {
+        let o = Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--offline",
+                "-p",
+                package,
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+            ])
+            .current_dir(repo_root())
+            .output()
+            .expect("cargo tree runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let tree = String::from_utf8_lossy(&o.stdout);
+        let names: BTreeSet<&str> = tree.lines().filter_map(|l| l.split(' ').next()).collect();
+        assert!(must.iter().all(|m| names.contains(m)), "{tree}");
+        for heavy in ["tch", "torch-sys", "clap", "plotters", "indicatif"] {
+            assert!(!names.contains(heavy), "{package} depends on {heavy}");
+        }
     }
 }

@@ -45,14 +45,31 @@ impl Dataset {
             part_ids(r, store).into_iter().map(|(_, id)| id).collect()
         };
         let (train, test) = (ids(&self.train), self.test.as_ref().map(ids));
-        let mut h = XxHash3_128::new();
-        for (split, ids) in [("train", train), ("test", test.unwrap_or_default())] {
-            for id in ids {
-                h.write(format!("{split} {} {:032x}\n", id.name, id.content).as_bytes());
-            }
-        }
-        h.finish_128()
+        keyed([("train", train), ("test", test.unwrap_or_default())])
     }
+}
+
+impl Records {
+    /// One key for these records alone (a split, where [`Dataset::content_key`] keys both):
+    /// their parts, named and keyed by content. A Python run's file records it.
+    pub fn content_key(&self, store: Option<&StatsStore>) -> u128 {
+        let ids = part_ids(self, store)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        keyed([("records", ids)])
+    }
+}
+
+/// One key over named lists of part keys.
+fn keyed<const N: usize>(lists: [(&str, Vec<PartId>); N]) -> u128 {
+    let mut h = XxHash3_128::new();
+    for (split, ids) in lists {
+        for id in ids {
+            h.write(format!("{split} {} {:032x}\n", id.name, id.content).as_bytes());
+        }
+    }
+    h.finish_128()
 }
 
 fn content_key(records: &Records, part: &Part, store: Option<&StatsStore>) -> u128 {

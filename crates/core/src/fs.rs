@@ -63,6 +63,18 @@ impl AtomicFile {
         Ok(self.path)
     }
 
+    /// As [`AtomicFile::commit`], but never replaces a file: where `path` exists (another
+    /// writer got there first), an [`Error::Io`] of kind `AlreadyExists`, and the temporary file
+    /// is removed.
+    pub fn commit_new(self, file: File) -> Result<PathBuf> {
+        file.sync_all().map_err(|e| Error::io(&*self.tmp, e))?;
+        drop(file);
+        self.tmp
+            .persist_noclobber(&self.path)
+            .map_err(|e| Error::io(&self.path, e.error))?;
+        Ok(self.path)
+    }
+
     /// Writes `bytes` as the whole of `path`, atomically.
     pub fn write(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
         use std::io::Write as _;
@@ -111,6 +123,23 @@ mod tests {
         assert_eq!(names(&dir.path().join("sub")), vec!["a.json"]);
         AtomicFile::write(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
+    }
+
+    #[test]
+    fn commit_new_refuses_an_existing_file_and_leaves_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.parquet");
+        let (f1, first) = AtomicFile::create(&path).unwrap();
+        let (mut f2, second) = AtomicFile::create(&path).unwrap();
+        std::io::Write::write_all(&mut f2, b"second").unwrap();
+        second.commit_new(f2).unwrap();
+        let err = first.commit_new(f1).unwrap_err();
+        assert!(
+            matches!(&err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        assert_eq!(names(dir.path()), vec!["run.parquet"]);
     }
 
     #[test]

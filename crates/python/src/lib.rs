@@ -6,6 +6,7 @@ mod batch;
 mod dlpack;
 mod errors;
 mod loader;
+mod results;
 
 use pyo3::prelude::*;
 

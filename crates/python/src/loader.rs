@@ -7,6 +7,8 @@
 //! while the trainer finishes this one. Asking for another position — `set_epoch`, a loaded
 //! state, an epoch left part-way — starts it again there ([`LoaderBuilder::start_at`]).
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,11 +17,13 @@ use flowload_core::{
     Batch, CacheSetting, Dataset, DatasetOptions, Loader, LoaderBuilder, OnBadRecord, Records,
     Stats, Stopper, Transforms, Workers, cores,
 };
+use flowload_results::EpochMetrics;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::batch::PyBatch;
 use crate::errors::{self, LoaderError, to_py};
+use crate::results::{self, EpochDone, PassFigures, Recorded, RunInfo};
 
 /// How often a waiting `next` looks for Ctrl-C: well under the second a user waits for it.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
@@ -128,7 +132,16 @@ pub(crate) struct PyLoader {
     resume: (u32, usize),
     stream: Option<Stream>,
     run: Option<EpochRun>,
-    metrics: Vec<Py<PyDict>>,
+    /// Every epoch iterated, as it ended: `metrics`, and the rows of `write_results`.
+    done: Vec<EpochDone>,
+    /// What the loop told `record`, by the results' epoch (from 1).
+    recorded: BTreeMap<u32, Recorded>,
+    /// The statistics pass, for every row.
+    pass: PassFigures,
+    /// The statistics cache: what `write_results` keys the data through.
+    cache: CacheSetting,
+    /// When the loader was made: the rows' `run_seconds` count from here.
+    created: Instant,
     /// The process that made this loader: its threads exist there only.
     pid: u32,
     closed: bool,
@@ -193,8 +206,9 @@ impl PyLoader {
         // As the binary's `--stats-cache DIR` / `--no-stats-cache`, else FLOWLOAD_STATS_CACHE.
         let off = stats_cache.as_deref() == Some("off");
         let cache = CacheSetting::from_flags(stats_cache.filter(|_| !off).map(Into::into), off);
+        let created = Instant::now();
         let opened = py.detach(|| open(&settings, normalize, &cache));
-        let (records, stats) = opened.map_err(to_py)?;
+        let (records, stats, pass) = opened.map_err(to_py)?;
         // Refuse what the core would refuse (rank, batch size) now, not at the first batch.
         check_settings(&settings, &records, stats.as_ref()).map_err(to_py)?;
         let per_epoch = builder(&settings, &records, stats.as_ref()).batches_per_epoch();
@@ -206,7 +220,11 @@ impl PyLoader {
             resume: (0, 0),
             stream: None,
             run: None,
-            metrics: vec![],
+            done: vec![],
+            recorded: BTreeMap::new(),
+            pass,
+            cache,
+            created,
             pid: std::process::id(),
             closed: false,
         })
@@ -221,7 +239,7 @@ impl PyLoader {
     /// `load_state` asked for, from the batch it asked for. Returns the epoch.
     fn begin(&mut self, py: Python<'_>) -> PyResult<u32> {
         self.usable()?;
-        self.end_run(py, false);
+        self.end_run(false);
         let (epoch, skip) = self.resume;
         let reuse = self
             .stream
@@ -253,7 +271,7 @@ impl PyLoader {
             return Ok(None);
         };
         if run.yielded >= self.per_epoch {
-            self.end_run(py, true);
+            self.end_run(true);
             return Ok(None);
         }
         let stream = self.stream.as_mut().expect("an epoch has a stream");
@@ -270,7 +288,7 @@ impl PyLoader {
                 Err(RecvTimeoutError::Disconnected) => {
                     let at = stream.next;
                     let why = self.stream.take().and_then(|s| py.detach(|| s.stop()));
-                    self.end_run(py, false);
+                    self.end_run(false);
                     return Err(LoaderError::new_err(format!(
                         "the loader's feeder thread stopped before epoch {} batch {}: {}",
                         at.0,
@@ -323,14 +341,14 @@ impl PyLoader {
     }
 
     /// The next `begin` starts at batch `batches` of epoch `epoch`: a loaded state.
-    fn resume_at(&mut self, py: Python<'_>, epoch: u32, batches: usize) -> PyResult<()> {
+    fn resume_at(&mut self, epoch: u32, batches: usize) -> PyResult<()> {
         if batches > self.per_epoch {
             return Err(errors::config(format!(
                 "the state says {batches} batches of epoch {epoch} were given, but an epoch has {}",
                 self.per_epoch
             )));
         }
-        self.end_run(py, false);
+        self.end_run(false);
         self.resume = if batches == self.per_epoch {
             (epoch.saturating_add(1), 0)
         } else {
@@ -386,10 +404,126 @@ impl PyLoader {
         Ok(Some(d))
     }
 
-    /// Each finished (or abandoned) epoch's figures, oldest first.
+    /// Each finished (or abandoned) epoch's figures, oldest first, with what `record` added.
     #[getter]
-    fn metrics(&self, py: Python<'_>) -> Vec<Py<PyDict>> {
-        self.metrics.iter().map(|m| m.clone_ref(py)).collect()
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.done
+            .iter()
+            .map(|done| {
+                let row = results::with_recorded(&done.row, &self.recorded);
+                let d = PyDict::new(py);
+                d.set_item("epoch", row.epoch - 1)?;
+                d.set_item("batches", done.batches)?;
+                d.set_item("images", row.images)?;
+                d.set_item("seconds", row.epoch_seconds)?;
+                d.set_item("images_per_second", row.images_per_second)?;
+                d.set_item("data_wait_seconds", row.data_wait_seconds)?;
+                d.set_item(
+                    "data_wait_fraction",
+                    row.data_wait_seconds / row.epoch_seconds.max(1e-9),
+                )?;
+                d.set_item("workers", row.workers)?;
+                d.set_item("skipped", row.skipped_records)?;
+                d.set_item("finished", done.finished)?;
+                for (key, value) in [
+                    ("loss", row.loss),
+                    ("accuracy", row.accuracy),
+                    ("test_loss", row.test_loss),
+                    ("test_accuracy", row.test_accuracy),
+                ] {
+                    if let Some(v) = value {
+                        d.set_item(key, v)?;
+                    }
+                }
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Adds the loop's own figures to epoch `epoch` (default: the one being iterated, else the
+    /// last): they go into `metrics` and the results' columns of the same names.
+    #[pyo3(signature = (epoch=None, *, loss=None, accuracy=None, test_loss=None,
+        test_accuracy=None, eval_seconds=None))]
+    fn record(
+        &mut self,
+        epoch: Option<u32>,
+        loss: Option<f64>,
+        accuracy: Option<f64>,
+        test_loss: Option<f64>,
+        test_accuracy: Option<f64>,
+        eval_seconds: Option<f64>,
+    ) -> PyResult<()> {
+        let epoch = epoch
+            .or_else(|| self.run.as_ref().map(|r| r.epoch))
+            .or_else(|| self.done.last().map(|d| d.row.epoch - 1))
+            .ok_or_else(|| errors::config("record: no epoch has been iterated yet; give epoch="))?;
+        self.recorded
+            .entry(epoch.saturating_add(1))
+            .or_default()
+            .update(Recorded {
+                loss,
+                accuracy,
+                test_loss,
+                test_accuracy,
+                eval_seconds,
+            });
+        Ok(())
+    }
+
+    /// Writes the finished epochs as flowload's run file `<out>/runs/run-NNNN.parquet`; returns
+    /// its path.
+    #[pyo3(signature = (out, *, run, model, optimizer, lr, device))]
+    #[allow(clippy::too_many_arguments)]
+    fn write_results(
+        &self,
+        py: Python<'_>,
+        out: PathBuf,
+        run: Option<u32>,
+        model: String,
+        optimizer: Option<String>,
+        lr: Option<f64>,
+        device: String,
+    ) -> PyResult<PathBuf> {
+        let s = &self.settings;
+        let config = serde_json::json!({
+            "source": "python",
+            "data": s.data,
+            "split": s.split,
+            "batch_size": s.batch_size,
+            "shuffle": s.shuffle,
+            "seed": s.seed,
+            "drop_last": s.drop_last,
+            "augment": s.augment,
+            "normalize": self.stats.is_some(),
+            "dtype": s.dtype.name(),
+            "workers": s.workers.to_string(),
+            "prefetch": s.prefetch,
+            "on_bad_record": s.on_bad_record.name(),
+            "rank": s.rank,
+            "world_size": s.world_size,
+            "model": model,
+            "optimizer": optimizer,
+            "lr": lr,
+            "device": device,
+        });
+        let info = RunInfo {
+            model,
+            optimizer,
+            lr,
+            device,
+            batch_size: s.batch_size,
+            workers: s.workers,
+            normalize: self.stats.is_some(),
+            seed: s.seed,
+            processes: s.world_size as u32,
+            config_json: config.to_string(),
+        };
+        let rows = results::rows(&self.done, &self.recorded);
+        py.detach(|| {
+            let store = self.cache.open();
+            results::write(&out, run, &info, &self.records, store.as_ref(), &rows)
+        })
+        .map_err(to_py)
     }
 
     /// `(channels, height, width)` of every image.
@@ -418,7 +552,7 @@ impl PyLoader {
             self.forget_in_child();
             return;
         }
-        self.end_run(py, false);
+        self.end_run(false);
         if let Some(s) = self.stream.take() {
             py.detach(|| s.stop());
         }
@@ -478,30 +612,34 @@ impl PyLoader {
     }
 
     /// Ends the epoch being iterated, recording its figures; `finished` when it ran to its end.
-    fn end_run(&mut self, py: Python<'_>, finished: bool) {
+    fn end_run(&mut self, finished: bool) {
         let Some(run) = self.run.take() else { return };
         let seconds = run.started.elapsed().as_secs_f64();
-        let d = PyDict::new(py);
         let wait = run.wait.as_secs_f64();
-        let entries = || -> PyResult<()> {
-            d.set_item("epoch", run.epoch)?;
-            d.set_item("batches", run.yielded)?;
-            d.set_item("images", run.images)?;
-            d.set_item("seconds", seconds)?;
-            d.set_item("images_per_second", run.images as f64 / seconds.max(1e-9))?;
-            d.set_item("data_wait_seconds", wait)?;
-            d.set_item("data_wait_fraction", wait / seconds.max(1e-9))?;
-            d.set_item("workers", run.workers)?;
-            d.set_item("skipped", run.skipped)?;
-            d.set_item("finished", finished)
-        };
-        entries().expect("str keys and plain values always go into a dict");
-        self.metrics.push(d.unbind());
+        let mut row = EpochMetrics::missing();
+        row.epoch = run.epoch.saturating_add(1);
+        row.epoch_seconds = seconds;
+        row.run_seconds = self.created.elapsed().as_secs_f64();
+        row.images = run.images as u64;
+        row.workers = run.workers as u32;
+        row.skipped_records = run.skipped as u64;
+        row.images_per_second = run.images as f64 / seconds.max(1e-9);
+        row.data_wait_seconds = wait;
+        row.compute_seconds = (seconds - wait).max(0.0);
+        row.stats_seconds = self.pass.seconds;
+        row.stats_source = Some(self.pass.report.source);
+        row.stats_shards = self.pass.report.parts;
+        row.stats_shards_decoded = self.pass.report.decoded;
+        self.done.push(EpochDone {
+            row,
+            batches: run.yielded,
+            finished,
+        });
     }
 
     /// Drops the stream after an error or an interrupt: no thread is left running.
     fn abandon(&mut self, py: Python<'_>) {
-        self.end_run(py, false);
+        self.end_run(false);
         if let Some(s) = self.stream.take() {
             py.detach(|| s.stop());
         }
@@ -555,7 +693,7 @@ fn open(
     s: &Settings,
     normalize: bool,
     cache: &CacheSetting,
-) -> flowload_core::Result<(Records, Option<Stats>)> {
+) -> flowload_core::Result<(Records, Option<Stats>, PassFigures)> {
     let t = Transforms::new(&s.augment, s.seed)?;
     let options = DatasetOptions {
         train_transforms: t.clone(),
@@ -575,19 +713,22 @@ fn open(
             }
         }
     };
-    let stats = if normalize {
-        let store = cache.open();
-        let outcome = Stats::pass(&records)
-            .workers(cores())
-            .on_bad_record(s.on_bad_record)
-            .store(store.as_ref())
-            .run()?;
-        outcome.stats.check_variance(records.origin())?;
-        Some(outcome.stats)
-    } else {
-        None
+    if !normalize {
+        return Ok((records, None, PassFigures::default()));
+    }
+    let started = Instant::now();
+    let store = cache.open();
+    let outcome = Stats::pass(&records)
+        .workers(cores())
+        .on_bad_record(s.on_bad_record)
+        .store(store.as_ref())
+        .run()?;
+    outcome.stats.check_variance(records.origin())?;
+    let pass = PassFigures {
+        seconds: started.elapsed().as_secs_f64(),
+        report: outcome.report,
     };
-    Ok((records, stats))
+    Ok((records, Some(outcome.stats), pass))
 }
 
 fn builder(s: &Settings, records: &Records, stats: Option<&Stats>) -> LoaderBuilder {

@@ -187,8 +187,64 @@ class Loader:
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per epoch iterated: ``epoch``, ``batches``, ``images``, ``seconds``,
         ``images_per_second``, ``data_wait_seconds`` (time the loop waited in ``__next__``),
-        ``data_wait_fraction``, ``workers`` (active at the end), ``skipped``, ``finished``."""
+        ``data_wait_fraction``, ``workers`` (active at the end), ``skipped``, ``finished``, and
+        what :meth:`record` added (``loss``, ``accuracy``, ``test_loss``, ``test_accuracy``)."""
         return self._native.metrics
+
+    def record(
+        self,
+        epoch: int | None = None,
+        *,
+        loss: float | None = None,
+        accuracy: float | None = None,
+        test_loss: float | None = None,
+        test_accuracy: float | None = None,
+        eval_seconds: float | None = None,
+    ) -> None:
+        """Adds the training loop's own figures to an epoch (default: the one being iterated,
+        else the last one): they appear in :attr:`metrics` and in the columns of the same names
+        that :meth:`write_results` writes. A later call for the same epoch replaces the values
+        it gives and keeps the others."""
+        values = {"loss": loss, "accuracy": accuracy, "test_loss": test_loss,
+                  "test_accuracy": test_accuracy, "eval_seconds": eval_seconds}
+        for name, value in values.items():
+            if value is not None:
+                values[name] = float(value)  # a 0-d tensor or numpy scalar too
+        self._native.record(epoch, **values)
+
+    def write_results(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        run: int | None = None,
+        model: str = "python",
+        optimizer: str | None = None,
+        lr: float | None = None,
+        device: Any = None,
+    ) -> str:
+        """Writes every epoch that ran to its end as flowload's run file,
+        ``<out>/runs/run-NNNN.parquet``, the binary's own format: ``flowload report <out>``,
+        DuckDB (``read_parquet('<out>/runs/*.parquet')``), pandas and polars read it as they
+        read a binary run. One row per epoch, counted from 1 as the binary counts them; the
+        loader's settings are the file's ``flowload.config`` metadata.
+
+        Args:
+            out: the results directory (made when missing).
+            run: the run number; default the next free one. An existing run file is never
+                replaced: a taken number raises :class:`ConfigError`.
+            model, optimizer, lr, device: the run's grid point, as the report groups runs by
+                them. An optimizer other than ``adam``, ``adamw`` or ``sgd``, or none, is
+                written as ``other``; ``lr=None`` as NaN.
+
+        Returns the file's path."""
+        return os.fspath(self._native.write_results(
+            os.fspath(out),
+            run=run,
+            model=str(model),
+            optimizer=None if optimizer is None else str(optimizer),
+            lr=None if lr is None else float(lr),
+            device="unknown" if device is None else str(device),
+        ))
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -62,6 +62,26 @@ class Loader:
     def position(self) -> tuple[int, int]: ...
     def resume_at(self, epoch: int, batches: int) -> None: ...
     def fingerprint(self) -> dict[str, Any]: ...
+    def record(
+        self,
+        epoch: int | None = None,
+        *,
+        loss: float | None = None,
+        accuracy: float | None = None,
+        test_loss: float | None = None,
+        test_accuracy: float | None = None,
+        eval_seconds: float | None = None,
+    ) -> None: ...
+    def write_results(
+        self,
+        out: str,
+        *,
+        run: int | None,
+        model: str,
+        optimizer: str | None,
+        lr: float | None,
+        device: str,
+    ) -> str: ...
     @property
     def stats(self) -> dict[str, Any] | None: ...
     @property

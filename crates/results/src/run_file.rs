@@ -14,16 +14,20 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use super::columns::{EpochMetrics, from_record_batch, schema, to_record_batch};
-use crate::config::RunParams;
-use crate::error::{Error, Result};
-use flowload_core::AtomicFile;
+use flowload_core::{AtomicFile, Error, Result};
+
+use crate::columns::{EpochMetrics, from_record_batch, schema, to_record_batch};
+use crate::params::RunParams;
 
 /// Key-value metadata keys: the sweep's effective config, this run's point of the grid, the
 /// data's content key and the model file's (32 hex digits, see `stats_store::fingerprint`).
+/// This one: the sweep's effective config as JSON (a Python run's: the loader's settings).
 pub const CONFIG_KEY: &str = "flowload.config";
+/// The run's grid point ([`RunParams`]) as JSON.
 pub const RUN_KEY: &str = "flowload.run";
+/// The data's content key, 32 hex digits.
 pub const DATA_KEY: &str = "flowload.data";
+/// The TorchScript model file's content key; absent for the seed's network.
 pub const MODEL_KEY: &str = "flowload.model";
 /// The number of a run's first epoch in the `epoch` column: `1`, as every other place counts
 /// them (the run line, the table, the verdicts, the seed's RunManager). Files without it were
@@ -34,7 +38,9 @@ pub const EPOCHS_FROM_KEY: &str = "flowload.epochs_from";
 /// (`None` for the seed's network).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Provenance {
+    /// The data's content key (`flowload_core::Dataset::content_key`).
     pub data: u128,
+    /// The model file's content key; `None` for the seed's network and a Python run.
     pub model: Option<u128>,
 }
 
@@ -57,6 +63,7 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
+    /// Starts the file of one run: its rows go to a temporary file until [`MetricsWriter::close`].
     pub fn try_new(
         path: &Path,
         params: &RunParams,
@@ -86,6 +93,7 @@ impl MetricsWriter {
         })
     }
 
+    /// Appends epochs' rows.
     pub fn write(&mut self, rows: &[EpochMetrics]) -> Result<()> {
         let batch = to_record_batch(&self.params, rows)?;
         self.writer
@@ -95,17 +103,30 @@ impl MetricsWriter {
 
     /// Finishes the file, flushes it to disk, and renames it into place.
     pub fn close(self) -> Result<PathBuf> {
+        let (out, file) = self.finish()?;
+        file.commit(out)
+    }
+
+    /// As [`MetricsWriter::close`], but never replaces a run file: where one exists, an
+    /// [`Error::Io`] of kind `AlreadyExists` (see [`AtomicFile::commit_new`]).
+    pub fn close_new(self) -> Result<PathBuf> {
+        let (out, file) = self.finish()?;
+        file.commit_new(out)
+    }
+
+    fn finish(self) -> Result<(File, AtomicFile)> {
         let out = self
             .writer
             .into_inner()
             .map_err(|e| Error::parquet(self.file.tmp_path(), e))?;
-        Ok(self.file.commit(out)?)
+        Ok((out, self.file))
     }
 }
 
 /// A run file read back: its grid point, the sweep config it was made with, and its rows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunFile {
+    /// The run's grid point.
     pub params: RunParams,
     /// The sweep's effective config (`flowload.config` metadata), when the file has it.
     pub config_json: Option<String>,
@@ -113,6 +134,7 @@ pub struct RunFile {
     pub data_key: Option<u128>,
     /// The model file's content key (`flowload.model`); `None` for the seed's network.
     pub model_key: Option<u128>,
+    /// One row per epoch, in file order.
     pub rows: Vec<EpochMetrics>,
 }
 
@@ -138,11 +160,10 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
     // Every flowload has written these keys: a file without them is someone else's Parquet,
     // however much its columns look like ours.
     if meta(RUN_KEY).is_none() && meta(CONFIG_KEY).is_none() {
-        return Err(flowload_core::Error::ParquetLayout {
+        return Err(Error::ParquetLayout {
             path: path.into(),
             detail: format!("not a flowload run file (no {RUN_KEY} or {CONFIG_KEY} metadata)"),
-        }
-        .into());
+        });
     }
     let mut params: RunParams = meta(RUN_KEY)
         .and_then(|j| serde_json::from_str(&j).ok())
@@ -152,16 +173,14 @@ pub fn read_run(path: &Path) -> Result<RunFile> {
     let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
     let mut rows = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|source| flowload_core::Error::ParquetRead {
+        let batch = batch.map_err(|source| Error::ParquetRead {
             path: path.into(),
             what: "reading rows".into(),
             source,
         })?;
-        let read = from_record_batch(&batch, &params).map_err(|detail| {
-            flowload_core::Error::ParquetLayout {
-                path: path.into(),
-                detail,
-            }
+        let read = from_record_batch(&batch, &params).map_err(|detail| Error::ParquetLayout {
+            path: path.into(),
+            detail,
         })?;
         for (p, mut row) in read {
             params = p;

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use flowload_core::{StatsSource, Workers};
 
-use crate::config::{OptimizerKind, RunParams};
-use crate::error::Result;
+use flowload_core::Result;
+
+use crate::params::{OptimizerKind, RunParams};
 
 /// One epoch of one run: what the RunManager tracked, plus where the time went.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,14 +24,17 @@ pub struct EpochMetrics {
     pub epoch: u32,
     /// Sample-weighted mean training loss; `None` for the null sink.
     pub loss: Option<f64>,
+    /// Fraction of training images classified right, over the epoch; `None` for the null sink.
     pub accuracy: Option<f64>,
     /// On the test split, normalized with the training statistics; `None` without a test split.
     pub test_loss: Option<f64>,
+    /// Fraction of test images classified right; `None` without a test split.
     pub test_accuracy: Option<f64>,
     /// Training time of the epoch: data wait + compute (evaluation excluded).
     pub epoch_seconds: f64,
     /// Wall time since the run started, statistics and evaluation included.
     pub run_seconds: f64,
+    /// Images trained on (or pulled, by the null sink and a Python loop) this epoch.
     pub images: u64,
     /// Decode workers active at the epoch's end (per process in a cluster): the run's count,
     /// or where `--workers auto` had got to.
@@ -45,10 +49,13 @@ pub struct EpochMetrics {
     /// the others. 0 in files written before the column existed.
     #[serde(default)]
     pub test_skipped_records: u64,
+    /// `images / epoch_seconds`.
     pub images_per_second: f64,
     /// Time the trainer was blocked waiting for the next batch (inline batch building at workers 0).
     pub data_wait_seconds: f64,
+    /// Time the trainer spent on its batches: the epoch less the data wait.
     pub compute_seconds: f64,
+    /// Evaluation on the test split after the epoch (0 where there is none).
     pub eval_seconds: f64,
     /// The once-per-run statistics pass; 0 when normalization is off or `--stats` supplied them,
     /// about 0 when the statistics cache held every part.
@@ -62,6 +69,7 @@ pub struct EpochMetrics {
     /// directories, an in-memory split), and how many the statistics pass decoded.
     #[serde(default)]
     pub stats_shards: u32,
+    /// Of [`EpochMetrics::stats_shards`], those the statistics pass decoded.
     #[serde(default)]
     pub stats_shards_decoded: u32,
 }
@@ -69,7 +77,7 @@ pub struct EpochMetrics {
 impl EpochMetrics {
     /// What an older file without a column reads as: NaN for a measurement, 0 for a count,
     /// `None` where the column is nullable.
-    fn missing() -> Self {
+    pub fn missing() -> Self {
         EpochMetrics {
             epoch: 0,
             loss: None,
@@ -169,7 +177,7 @@ fn n(v: impl Into<f64>) -> Value {
 static COLUMNS: &[Column] = &[
     Column { name: "run", kind: Kind::U32, get: |r| n(r.0.run), set: |r, v| r.0.run = v.count() as u32 },
     Column { name: "model", kind: Kind::Str, get: |r| Value::Str(r.0.model.clone()), set: |r, v| if let Value::Str(s) = v { r.0.model = s } },
-    Column { name: "optimizer", kind: Kind::Str, get: |r| Value::Str(r.0.optimizer.name().into()), set: |r, v| if let Value::Str(s) = v && let Ok(o) = <OptimizerKind as clap::ValueEnum>::from_str(&s, false) { r.0.optimizer = o } },
+    Column { name: "optimizer", kind: Kind::Str, get: |r| Value::Str(r.0.optimizer.name().into()), set: |r, v| if let Value::Str(s) = v && let Ok(o) = s.parse::<OptimizerKind>() { r.0.optimizer = o } },
     Column { name: "lr", kind: Kind::F64, get: |r| n(r.0.lr), set: |r, v| r.0.lr = v.num() },
     Column { name: "batch_size", kind: Kind::U32, get: |r| n(r.0.batch_size as f64), set: |r, v| r.0.batch_size = v.count() as usize },
     Column { name: "workers", kind: Kind::U32, get: |r| n(r.1.workers), set: |r, v| { r.1.workers = v.count() as u32; r.0.workers = Workers::Fixed(r.1.workers as usize) } },
@@ -214,7 +222,7 @@ pub fn schema() -> SchemaRef {
 }
 
 /// One run's rows as a record batch of [`schema`].
-pub fn to_record_batch(params: &RunParams, rows: &[EpochMetrics]) -> Result<RecordBatch> {
+pub(crate) fn to_record_batch(params: &RunParams, rows: &[EpochMetrics]) -> Result<RecordBatch> {
     let rows: Vec<Row> = rows.iter().map(|e| (params.clone(), e.clone())).collect();
     let columns = COLUMNS
         .iter()
@@ -253,7 +261,7 @@ pub fn to_record_batch(params: &RunParams, rows: &[EpochMetrics]) -> Result<Reco
 /// Reads a record batch back into rows. Tolerant of older layouts: only `run` and `epoch` are
 /// required; a missing column keeps `defaults`' value (or [`EpochMetrics`]'s missing value),
 /// and any numeric type is accepted. The error is the problem with the batch, as text.
-pub fn from_record_batch(
+pub(crate) fn from_record_batch(
     batch: &RecordBatch,
     defaults: &RunParams,
 ) -> std::result::Result<Vec<Row>, String> {
