@@ -40,12 +40,13 @@ fi
 export PATH="$TORCH_VENV/bin:$PATH"
 export LIBTORCH_USE_PYTORCH=1
 
-# The Python package (crates/python over crates/core), built by maturin as an abi3 wheel and
-# installed into the venv when its sources changed since the last install: a stamp of their
-# hash sits in the venv. Release, as users and the benchmarks run it; warm, a rebuild of the
+# The Python package (crates/python over crates/core and crates/results), built by maturin as
+# an abi3 wheel and installed into the venv when its sources changed since the last install: a
+# stamp of their hash sits in the venv. Release, as users and the benchmarks run it; warm, a rebuild of the
 # changed crates takes about a minute, cold about 7 on 2 cores.
 flowload_python_stamp() {
-    find Cargo.lock crates/core/Cargo.toml crates/core/src crates/python/Cargo.toml \
+    find Cargo.toml Cargo.lock crates/core/Cargo.toml crates/core/src crates/results/Cargo.toml \
+        crates/results/src crates/python/Cargo.toml \
         crates/python/pyproject.toml crates/python/src crates/python/python -type f -print0 \
         | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
