@@ -3,14 +3,16 @@
 with a cosine learning-rate schedule, batches from flowload.Loader or, with
 `--loader dataloader`, from torchvision's ImageFolder + DataLoader with the same transforms.
 
-    python examples/train.py DATA [--loader flowload|dataloader] [--workers N] [--epochs E]
+    python examples/train.py DATA [--loader flowload|dataloader|memory] [--workers N] [--epochs E]
                              [--size S] [--batch-size B] [--lr LR] [--device cpu|cuda] [--json]
                              [--results DIR]
 
 DATA is an image folder with train/ (and test/) of <class>/*.png|jpg. Each epoch prints its
 loss, accuracy, seconds, the time the loop waited for data, and the process's peak RSS (with
 the DataLoader, its workers' added). `--size 32` trains on 32x32 crops padded by 4 (CIFAR's
-recipe); a larger size takes RandomResizedCrop(SIZE) of photos. With flowload, `--results DIR`
+recipe); a larger size takes RandomResizedCrop(SIZE) of photos. `--loader memory` runs the same
+loop on one batch of random pixels held in memory, as many batches as the data set has: the
+floor of time and memory that no loader can go below. With flowload, `--results DIR`
 writes the run as flowload's results (DIR/runs/run-NNNN.parquet: the loader's figures and the
 loop's loss and accuracy per epoch), which `flowload report DIR` and DuckDB read.
 """
@@ -55,6 +57,24 @@ def dataloader_batches(a):
     return loader, lambda x: x.to(a.device, non_blocking=True)
 
 
+class InMemory:
+    """One batch of random pixels, handed out as a copy per step: a loader that costs nothing."""
+
+    def __init__(self, a, classes):
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.randn(a.batch_size, 3, a.size, a.size, generator=g)
+        self.labels = torch.randint(0, classes, (a.batch_size,), generator=g)
+        train = os.path.join(a.data, "train")
+        self.batches = sum(len(files) for _, _, files in os.walk(train)) // a.batch_size
+
+    def __len__(self):
+        return self.batches
+
+    def __iter__(self):
+        for _ in range(self.batches):
+            yield self.images.clone(), self.labels.clone()
+
+
 def peak_rss_mib(loader):
     """This process's peak RSS, plus each DataLoader worker's (VmHWM, summed)."""
     pids = [os.getpid()]
@@ -70,7 +90,7 @@ def peak_rss_mib(loader):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data")
-    ap.add_argument("--loader", choices=["flowload", "dataloader"], default="flowload")
+    ap.add_argument("--loader", choices=["flowload", "dataloader", "memory"], default="flowload")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--size", type=int, default=32)
@@ -81,8 +101,11 @@ def main():
     ap.add_argument("--results", help="with flowload: write the run as flowload's results under this directory")
     a = ap.parse_args()
     torch.manual_seed(0)
-    loader, to_device = (flowload_batches if a.loader == "flowload" else dataloader_batches)(a)
     classes = len([d for d in os.listdir(os.path.join(a.data, "train")) if not d.startswith(".")])
+    if a.loader == "memory":
+        loader, to_device = InMemory(a, classes), lambda x: x.to(a.device)
+    else:
+        loader, to_device = (flowload_batches if a.loader == "flowload" else dataloader_batches)(a)
     model = SmallResNet(3, classes).to(a.device)
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, weight_decay=5e-4)
     steps = a.epochs * len(loader)

@@ -155,9 +155,12 @@ def train_table():
           "(the figures are epoch 2's: the first pays the statistics pass and start-up)\n")
     print("| data | loader | workers | epoch (s) | data wait (s) | data wait | peak RSS (MiB) |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for label, data, size in (("CIFAR-style 32x32 PNGs", CIFAR, 32), ("photos, RRC 64", photos, 64)):
-        for workers in (1, 2):
-            for loader in ("flowload", "dataloader"):
+    peaks = {}
+    sets = (("CIFAR-style 32x32 PNGs", CIFAR, 32), ("photos, RRC 64", photos, 64))
+    for label, data, size in sets:
+        # `memory`: the same loop on a batch already in memory, the floor no loader goes below.
+        for workers, loader in ((0, "memory"), (1, "flowload"), (1, "dataloader"), (2, "flowload"),
+                                (2, "dataloader")):
                 r = subprocess.run([sys.executable, train, data, "--loader", loader, "--workers", str(workers),
                                     "--epochs", "2", "--size", str(size), "--json"],
                                    capture_output=True, text=True)
@@ -169,6 +172,12 @@ def train_table():
                 wait = statistics.median(e["data_wait_seconds"] for e in ep)
                 print(f"| {label} | {loader} | {workers} | {sec:.2f} | {wait:.3f} | {wait / sec:.1%} | "
                       f"{s['peak_rss_mib']:,.0f} |", flush=True)
+                peaks[label, loader, workers] = s["peak_rss_mib"]
+    print("\nPeak RSS at 2 workers: flowload/DataLoader, and each over the floor (the loop on a batch in memory)")
+    for label, _, _ in sets:
+        floor, fl, dl = peaks[label, "memory", 0], peaks[label, "flowload", 2], peaks[label, "dataloader", 2]
+        print(f"{label}: {fl / dl:.2f}x; flowload {fl - floor:+,.0f} MiB, DataLoader {dl - floor:+,.0f} MiB "
+              f"over the floor of {floor:,.0f} MiB (0.5x the DataLoader would be {dl / 2:,.0f} MiB)")
 
 
 def memory_table():

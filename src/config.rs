@@ -69,6 +69,10 @@ pub struct SweepConfig {
     pub weight_decay: f64,
     /// Output directory. Default `results/<name>`.
     pub out: Option<PathBuf>,
+    /// How often a training run writes its checkpoint (`<out>/checkpoints/run-NNNN/`), at the
+    /// first batch boundary after this much training time, and at each epoch's end: `90s`,
+    /// `10m`, `1h`, or seconds; `0` writes none. `--resume` goes on from it. Default `10m`.
+    pub checkpoint_every: String,
     /// The grid: every combination of these values is one run, like the seed's RunBuilder.
     pub grid: Grid,
 }
@@ -129,8 +133,34 @@ impl Default for SweepConfig {
             momentum: 0.0,
             weight_decay: 0.0,
             out: None,
+            checkpoint_every: "10m".into(),
             grid: Grid::default(),
         }
+    }
+}
+
+/// `checkpoint_every` as a duration: `None` for `0` (no checkpoints).
+pub fn checkpoint_interval(text: &str) -> Result<Option<std::time::Duration>> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    let seconds = number.trim().parse::<f64>().map(|n| n * scale);
+    match seconds {
+        Ok(0.0) => Ok(None),
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => {
+            Ok(Some(std::time::Duration::from_secs_f64(s)))
+        }
+        _ => Err(Error::config(format!(
+            "checkpoint_every: '{text}' is not a duration: give 90s, 10m, 1h, a number of seconds, or 0 for no checkpoints"
+        ))),
     }
 }
 
@@ -294,6 +324,7 @@ impl SweepConfig {
         if self.momentum > 0.0 && !self.grid.optimizer.contains(&OptimizerKind::Sgd) {
             return bad("momentum is SGD's: give --optimizer sgd (Adam and AdamW take none)");
         }
+        checkpoint_interval(&self.checkpoint_every)?;
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return bad("weight_decay must be 0 or more, and finite");
         }
@@ -369,13 +400,15 @@ impl SweepConfig {
     /// how far the loader reads ahead and in how much memory, and the grid, whose point each
     /// run records itself.
     /// `repeat` too: each run records which repetition it is.
-    pub const NOT_IN_RESULTS: [&'static str; 6] = [
+    /// `checkpoint_every` too: a resumed run ends as one never stopped.
+    pub const NOT_IN_RESULTS: [&'static str; 7] = [
         "name",
         "out",
         "prefetch",
         "prefetch_memory_mib",
         "repeat",
         "grid",
+        "checkpoint_every",
     ];
 
     /// The effective config as JSON, less the keys that do not change a run's numbers.

@@ -56,6 +56,69 @@ impl Model {
         }
     }
 
+    /// The model as a checkpoint keeps it: the seed network's variables as `model/<name>`, or a
+    /// TorchScript module's own archive (parameters and buffers) as the bytes of `module`,
+    /// saved through a temporary file in `scratch`.
+    pub fn state(&self, vs: &nn::VarStore, scratch: &Path) -> Result<Vec<(String, Tensor)>> {
+        match self {
+            Model::Seed(_) => Ok(vs
+                .variables()
+                .into_iter()
+                .map(|(n, t)| (format!("model/{n}"), t))
+                .collect()),
+            Model::Script(m, _) => {
+                std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
+                let tmp = tempfile::Builder::new()
+                    .prefix(".module.")
+                    .suffix(".tmp")
+                    .tempfile_in(scratch)
+                    .map_err(|e| Error::io(scratch, e))?
+                    .into_temp_path();
+                m.save(&tmp)?;
+                let bytes = std::fs::read(&tmp).map_err(|e| Error::io(&*tmp, e))?;
+                Ok(vec![("module".into(), Tensor::from_slice(&bytes))])
+            }
+        }
+    }
+
+    /// The model `spec` as checkpoint `c` kept it, its parameters in `vs`.
+    pub fn restore(
+        spec: &str,
+        vs: &nn::VarStore,
+        shape: Shape,
+        classes: usize,
+        c: &crate::sink::checkpoint::Checkpoint,
+    ) -> Result<Model> {
+        let bad = |why: String| Error::config(format!("{}: {why}", c.path.display()));
+        if spec != SEED_MODEL {
+            let bytes = c
+                .tensor("module")
+                .ok_or_else(|| bad("no TorchScript module".into()))?;
+            let bytes = Vec::<u8>::try_from(bytes)?;
+            let module =
+                TrainableCModule::load_data(&mut std::io::Cursor::new(bytes), vs.root())
+                    .map_err(|e| bad(format!("its TorchScript module: {}", torch_reason(&e))))?;
+            return Ok(Model::Script(module, spec.into()));
+        }
+        let net = Model::new(spec, &vs.root(), shape, classes)?;
+        let saved = c.group("model");
+        let _guard = tch::no_grad_guard();
+        for (name, mut var) in vs.variables() {
+            let t = saved
+                .get(&name)
+                .ok_or_else(|| bad(format!("no model/{name}")))?;
+            if t.size() != var.size() {
+                return Err(bad(format!(
+                    "model/{name} is {:?}, the network's {:?}",
+                    t.size(),
+                    var.size()
+                )));
+            }
+            var.copy_(t);
+        }
+        Ok(net)
+    }
+
     /// Saves the trained network to `path`: a TorchScript module as TorchScript, buffers
     /// included; the seed's network as its VarStore (a TorchScript archive of named tensors,
     /// `conv1|weight`, …, that `scripts/load_seed_model.py` loads into the same architecture).

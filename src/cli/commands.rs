@@ -142,6 +142,8 @@ pub(crate) fn sweep(args: RunArgs) -> anyhow::Result<()> {
         cluster: trainer,
         wire: args.wire,
         stats_cache: args.cache.setting(),
+        keep_checkpoints: args.keep_checkpoints,
+        notify: Some(|note| eprintln!("flowload: {note}")),
     };
     let sweep = run_sweep(&pipeline, options, |report, total| {
         println!("{}", summary_line(report, total))

@@ -321,6 +321,14 @@ pub(crate) struct RunArgs {
     /// Write charts and report.html into `<out>/report` at the end of the sweep.
     #[arg(long)]
     pub report: bool,
+    /// How often a training run checkpoints its model, optimizer and position (and at each
+    /// epoch's end): `90s`, `10m`, `1h`, or seconds; `0` for none. `--resume` goes on from the
+    /// checkpoint. Default: the pipeline's, else 10m.
+    #[arg(long, value_name = "DURATION")]
+    pub checkpoint_every: Option<String>,
+    /// Keep a completed run's checkpoint (by default it is removed when its run file is written).
+    #[arg(long)]
+    pub keep_checkpoints: bool,
     /// Processes in the cluster (1: no cluster). Each runs `--workers` decode threads.
     #[arg(long, default_value_t = 1, help_heading = "Cluster")]
     pub processes: usize,
@@ -445,6 +453,9 @@ impl RunArgs {
         }
         if self.out.is_some() {
             p.out = self.out.clone();
+        }
+        if let Some(every) = &self.checkpoint_every {
+            p.checkpoint_every = every.clone();
         }
         p.shuffle &= !self.no_shuffle;
         p.drop_last |= self.drop_last;

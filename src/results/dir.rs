@@ -110,7 +110,7 @@ impl ResultsDir {
         if !results_in(&self.path).is_ok_and(|found| found.is_empty()) {
             return;
         }
-        for folder in ["runs", "models"] {
+        for folder in ["runs", "models", "checkpoints"] {
             let _ = std::fs::remove_dir(self.path.join(folder));
         }
         // Unlinked while still held: a claimant that opened it before sees, once it has the
@@ -197,8 +197,13 @@ fn results_in(dir: &Path) -> Result<Vec<Found>> {
                 kind: Kind::Ours,
                 run: None,
             }),
-            folder @ ("runs" | "models") if entry.1 => {
-                let ext = if folder == "runs" { ".parquet" } else { ".pt" };
+            folder @ ("runs" | "models" | "checkpoints") if entry.1 => {
+                // A checkpoint is a directory per run: checkpoints/run-0003/.
+                let ext = match folder {
+                    "runs" => ".parquet",
+                    "models" => ".pt",
+                    _ => "",
+                };
                 for (file, _) in read_dir(&dir.join(folder))? {
                     let run = file
                         .strip_prefix("run-")

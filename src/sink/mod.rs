@@ -2,6 +2,7 @@
 //! alone; both report one [`EpochMetrics`] row per epoch, built here, which `results` writes as
 //! Parquet.
 
+pub mod checkpoint;
 pub mod null;
 pub mod optim;
 pub mod train;
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::results::EpochMetrics;
+use checkpoint::Partial;
 use flowload_core::{BadRecord, Batch, Loader, PassReport};
 
 /// When the run started and what its statistics pass cost: the run-level columns of each
@@ -17,6 +19,8 @@ use flowload_core::{BadRecord, Batch, Loader, PassReport};
 #[derive(Clone, Copy, Debug)]
 pub struct RunClock {
     pub start: Instant,
+    /// The run's seconds before a stop it resumed from (0 for a run in one go).
+    pub before: f64,
     pub stats_seconds: f64,
     /// Where the statistics came from, and how many parts were decoded for them.
     pub stats_pass: PassReport,
@@ -41,6 +45,8 @@ pub(crate) struct EpochFeed<'a> {
     epoch: u32,
     skipped: &'a mut Vec<BadRecord>,
     started: Instant,
+    /// Training seconds of this epoch before a stop it resumed from.
+    before: f64,
     wait: f64,
     skips: u64,
     /// Bytes of this epoch's batches that came from other processes.
@@ -55,9 +61,33 @@ impl<'a> EpochFeed<'a> {
             epoch,
             skipped,
             started: Instant::now(),
+            before: 0.0,
             wait: 0.0,
             skips: 0,
             bytes: 0,
+        }
+    }
+
+    /// Goes on with an epoch that a checkpoint stopped part-way: its waits, skips and seconds
+    /// so far count.
+    pub fn carrying(mut self, before: &Partial) -> Self {
+        self.before = before.epoch_seconds;
+        self.wait = before.data_wait_seconds;
+        self.skips = before.skipped_records;
+        self.bytes = before.bytes_received;
+        self
+    }
+
+    /// This epoch's figures so far, for a checkpoint.
+    pub fn partial(&self, images: u64, compute_seconds: f64, checkpoint_seconds: f64) -> Partial {
+        Partial {
+            images,
+            epoch_seconds: self.elapsed(),
+            data_wait_seconds: self.wait,
+            compute_seconds,
+            checkpoint_seconds,
+            skipped_records: self.skips,
+            bytes_received: self.bytes,
         }
     }
 
@@ -78,9 +108,14 @@ impl<'a> EpochFeed<'a> {
         Ok(batch)
     }
 
-    /// Seconds since the epoch started.
+    /// The records skipped so far in epoch 0 (`skipped.parquet` lists them), for a checkpoint.
+    pub fn skipped_so_far(&self) -> Vec<BadRecord> {
+        self.skipped.clone()
+    }
+
+    /// Seconds of the epoch: since it started, and before a stop it resumed from.
     pub fn elapsed(&self) -> f64 {
-        self.started.elapsed().as_secs_f64()
+        self.before + self.started.elapsed().as_secs_f64()
     }
 
     /// The epoch's row: `epoch_seconds` of loading and stepping over `images` images, of which
@@ -101,7 +136,7 @@ impl<'a> EpochFeed<'a> {
             test_loss: test.map(|t| t.0),
             test_accuracy: test.map(|t| t.1),
             epoch_seconds,
-            run_seconds: clock.start.elapsed().as_secs_f64(),
+            run_seconds: clock.before + clock.start.elapsed().as_secs_f64(),
             images,
             workers: self.loader.workers() as u32,
             bytes_received: self.bytes,
@@ -115,6 +150,9 @@ impl<'a> EpochFeed<'a> {
             stats_source: Some(clock.stats_pass.source),
             stats_shards: clock.stats_pass.parts,
             stats_shards_decoded: clock.stats_pass.decoded,
+            resumed_from: None,
+            checkpoint_seconds: 0.0,
+            checkpoint_share: 0.0,
         }
     }
 }

@@ -22,12 +22,14 @@ use cluster::Announcer;
 pub use cluster::serve_sweep;
 use identity::Identity;
 
+use crate::config::checkpoint_interval;
 use crate::config::{RunParams, SinkKind, SweepConfig};
 use crate::error::{Error, Result};
 use crate::results::{
     EpochMetrics, Existing, MetricsWriter, Provenance, ResultsDir, model_path, read_run, run_path,
     write_skipped, write_summary,
 };
+use crate::sink::checkpoint::{self, Checkpoint, Schedule, checkpoint_dir};
 use crate::sink::train::{device_name, parse_device};
 
 /// The outcome of one run.
@@ -67,6 +69,11 @@ pub struct SweepOptions {
     pub wire: WireFormat,
     /// Where the statistics cache is (`--stats-cache`, `--no-stats-cache`).
     pub stats_cache: CacheSetting,
+    /// Keep a completed run's checkpoint (`--keep-checkpoints`).
+    pub keep_checkpoints: bool,
+    /// Where the sweep says what it resumed from, and why a checkpoint was not used, as it
+    /// happens (the binary prints to stderr); `None` keeps quiet.
+    pub notify: Option<fn(&str)>,
 }
 
 /// What every process of a sweep opens before its first run.
@@ -267,6 +274,26 @@ fn run_grid(
                 skipped: Vec::new(),
             },
             None => {
+                let dir = checkpoint_dir(out, params.run);
+                let identity = checkpoint::Identity {
+                    params: params.clone(),
+                    config_json: prepared.config_json.clone(),
+                    data: format!("{:032x}", made_from.data),
+                    model: made_from.model.map(|m| format!("{m:032x}")),
+                };
+                let resume = (options.existing == Existing::Resume)
+                    .then(|| usable_checkpoint(&dir, &identity, pipeline, options.notify))
+                    .flatten();
+                // Process 0 of a cluster does not checkpoint yet: its followers' loaders cannot
+                // start part-way (`start_at`), so a cluster run starts over.
+                let every = checkpoint_interval(&pipeline.checkpoint_every)?
+                    .filter(|_| announcer.is_none() && pipeline.sink == SinkKind::Train);
+                let schedule = every.map(|every| Schedule {
+                    dir: dir.clone(),
+                    every,
+                    identity,
+                    last: std::time::Instant::now(),
+                });
                 let mut writer =
                     MetricsWriter::try_new(&path, params, &prepared.config_json, made_from)?;
                 let report = run::run_one(
@@ -275,9 +302,15 @@ fn run_grid(
                     params,
                     &model_path(out, params.run),
                     announcer.as_mut(),
+                    schedule,
+                    resume.as_ref(),
                     |row| Ok(writer.write(std::slice::from_ref(row))?),
                 )?;
                 writer.close()?;
+                if !options.keep_checkpoints && dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                    let _ = std::fs::remove_dir(out.join("checkpoints"));
+                }
                 all_skipped.extend(report.skipped.iter().map(|s| (params.run, s.clone())));
                 if pipeline.on_bad_record == OnBadRecord::Skip {
                     write_skipped(out, &all_skipped)?;
@@ -298,6 +331,68 @@ fn run_grid(
     };
     write_summary(out, &sweep)?;
     Ok(sweep)
+}
+
+/// The newest checkpoint in `dir` if it was made by this very run (its grid point, the config
+/// by `--resume`'s rule, the data and the model); `None` means start the run over. What is not
+/// used, and why, is said through `notify`, as is where the run goes on from.
+fn usable_checkpoint(
+    dir: &Path,
+    identity: &checkpoint::Identity,
+    pipeline: &SweepConfig,
+    notify: Option<fn(&str)>,
+) -> Option<Checkpoint> {
+    let say = |text: &str| {
+        if let Some(notify) = notify {
+            notify(text)
+        }
+    };
+    let (found, warnings) = checkpoint::read(dir);
+    for w in &warnings {
+        say(&format!("warning: {w}"));
+    }
+    let run = identity.params.run;
+    let Some(c) = found else {
+        if !warnings.is_empty() {
+            say(&format!("run {run} starts over from epoch 1"));
+        }
+        return None;
+    };
+    let theirs = &c.meta.identity;
+    let same_config = serde_json::from_str::<SweepConfig>(&theirs.config_json)
+        .is_ok_and(|made_with| made_with.same_runs_as(pipeline));
+    // The worker count changes no number (the batches are the same at any count): a run
+    // stopped at one goes on at another.
+    let same_point = RunParams {
+        workers: identity.params.workers,
+        ..theirs.params.clone()
+    } == identity.params;
+    let differs = [
+        (!same_point, "grid point"),
+        (!same_config, "config"),
+        (theirs.data != identity.data, "data"),
+        (theirs.model != identity.model, "model file"),
+    ]
+    .into_iter()
+    .filter_map(|(differs, what)| differs.then_some(what))
+    .collect::<Vec<_>>();
+    if !differs.is_empty() {
+        say(&format!(
+            "checkpoint {} was made with another {}: run {run} starts over from epoch 1",
+            c.path.display(),
+            differs.join(", ")
+        ));
+        return None;
+    }
+    let p = c.meta.position;
+    say(&format!(
+        "run {run} goes on from its checkpoint {}: epoch {} batch {} ({} epoch(s) done)",
+        c.path.display(),
+        p.epoch + 1,
+        p.batch,
+        c.meta.rows.len()
+    ));
+    Some(c)
 }
 
 /// The rows of `path` if it holds this exact run, on this data, complete; `None` means run it

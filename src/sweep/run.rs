@@ -11,6 +11,7 @@ use super::{Prepared, RunReport, loader_settings};
 use crate::config::{RunParams, SinkKind, SweepConfig};
 use crate::error::Result;
 use crate::results::EpochMetrics;
+use crate::sink::checkpoint::{Checkpoint, Schedule};
 use crate::sink::train::{Trainer, parse_device};
 use crate::sink::{RunClock, null};
 
@@ -20,13 +21,17 @@ const EVAL_BATCH: usize = 1000;
 /// Runs `params`: its statistics pass (unless normalization is off or `--stats` gave them),
 /// then its epochs into the sink, whose trained model goes to `model_out`. In a cluster,
 /// `announcer` opens a session for each. `on_epoch` receives each epoch's row as soon as it is
-/// measured.
+/// measured. The training sink checkpoints on `schedule`, and goes on from `resume`: a
+/// checkpoint of this very run.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_one(
     pipeline: &SweepConfig,
     prepared: &Prepared,
     params: &RunParams,
     model_out: &Path,
     mut announcer: Option<&mut Announcer>,
+    schedule: Option<Schedule>,
+    resume: Option<&Checkpoint>,
     on_epoch: impl FnMut(&EpochMetrics) -> Result<()>,
 ) -> Result<RunReport> {
     let train = &prepared.data.train;
@@ -64,13 +69,18 @@ pub(crate) fn run_one(
     if let Some(s) = &stats {
         s.check_variance(train.origin())?;
     }
+    let resume = resume.filter(|_| pipeline.sink == SinkKind::Train);
     let mut loader = loader_settings(pipeline, params, train, true).normalize(stats.as_ref());
+    if let Some(c) = resume {
+        loader = loader.start_at(c.meta.position);
+    }
     if let Some(a) = announcer {
         loader = loader.wire(a.wire).cluster(a.epochs(params.run, threads)?);
     }
     let mut loader = loader.build()?;
     let clock = RunClock {
         start: run_start,
+        before: resume.map_or(0.0, |c| c.meta.run_seconds),
         stats_seconds,
         stats_pass: pass,
     };
@@ -98,6 +108,7 @@ pub(crate) fn run_one(
                 train.classes(),
                 device,
                 (pipeline.momentum, pipeline.weight_decay),
+                resume,
             )?;
             let rows = trainer.fit(
                 &mut loader,
@@ -105,6 +116,8 @@ pub(crate) fn run_one(
                 &test,
                 clock,
                 &mut skipped,
+                schedule,
+                resume,
                 on_epoch,
             )?;
             // Written whole or not at all, before the run's file: a complete run has its model.

@@ -5,6 +5,7 @@
 mod augment;
 mod auto;
 mod bad_input;
+mod checkpoints;
 mod cluster;
 mod common;
 mod encoded_inputs;

@@ -14,7 +14,7 @@ use crate::common;
 const MINI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist-mini");
 
 /// The first `train` and `test` records of the shipped mini set, as IDX files in `dir`.
-fn subset(dir: &Path, train: usize, test: usize) {
+pub(crate) fn subset(dir: &Path, train: usize, test: usize) {
     let data = common::open(MINI);
     let cut = |r: &Records, n: usize| -> Records {
         let s = r.as_raw().expect("raw records");
@@ -38,7 +38,7 @@ fn subset(dir: &Path, train: usize, test: usize) {
 }
 
 /// scripts/models.py: `seed.pt` and `small_resnet.pt` for 1x28x28, 10 classes, in `dir`.
-fn models(dir: &Path, extra: &[&str]) {
+pub(crate) fn models(dir: &Path, extra: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/models.py");
     let o = Command::new(common::python())
         .arg(script)

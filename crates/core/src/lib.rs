@@ -65,7 +65,7 @@ pub use convert::ConvertOptions;
 pub use error::{BadRecord, ClusterError, Error, OnBadRecord, Peer, RecordId, Result};
 pub use fs::{AtomicFile, listing};
 pub use loader::stats::{PassReport, StatsOutcome, StatsPass, StatsSource};
-pub use loader::{Limits, Loader, LoaderBuilder, Settled, Tuning, Workers};
+pub use loader::{Limits, Loader, LoaderBuilder, Position, Settled, Tuning, Workers};
 pub use machine::{cores, physical_memory};
 pub use ops::batch::Batch;
 pub use ops::decode::Stopper;

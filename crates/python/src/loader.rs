@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use flowload_core::{
-    Batch, CacheSetting, Dataset, DatasetOptions, Loader, LoaderBuilder, OnBadRecord, Records,
-    Stats, Stopper, Transforms, Workers, cores,
+    Batch, CacheSetting, Dataset, DatasetOptions, Loader, LoaderBuilder, OnBadRecord, Position,
+    Records, Stats, Stopper, Transforms, Workers, cores,
 };
 use flowload_results::EpochMetrics;
 use pyo3::prelude::*;
@@ -595,7 +595,7 @@ impl PyLoader {
     fn start(&self, epoch: u32, skip: usize) -> PyResult<Stream> {
         let builder = builder(&self.settings, &self.records, self.stats.as_ref())
             .epochs(RUN_EPOCHS)
-            .start_at(epoch, skip);
+            .start_at(Position { epoch, batch: skip });
         // One batch handed over at a time: the core's queues hold the prefetched ones.
         let stopper = builder.stopper();
         let (tx, rx) = bounded(1);
@@ -630,6 +630,9 @@ impl PyLoader {
         row.stats_source = Some(self.pass.report.source);
         row.stats_shards = self.pass.report.parts;
         row.stats_shards_decoded = self.pass.report.decoded;
+        // flowload writes no checkpoint of a Python run: the loop's own state is the loop's.
+        row.checkpoint_seconds = 0.0;
+        row.checkpoint_share = 0.0;
         self.done.push(EpochDone {
             row,
             batches: run.yielded,

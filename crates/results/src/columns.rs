@@ -72,6 +72,19 @@ pub struct EpochMetrics {
     /// Of [`EpochMetrics::stats_shards`], those the statistics pass decoded.
     #[serde(default)]
     pub stats_shards_decoded: u32,
+    /// Where this epoch went on from a checkpoint after the run was stopped: `epoch 3 batch
+    /// 41` (the epoch from 1, and batches of it trained before the stop); `None` in an epoch
+    /// trained in one go. The epoch's timings add the parts before and after the stop; the
+    /// time the run was down is in none of them.
+    #[serde(default)]
+    pub resumed_from: Option<String>,
+    /// Seconds spent writing checkpoints in this epoch, the one at its end included (0 with
+    /// checkpoints off, NaN in a file written before the column existed).
+    #[serde(default)]
+    pub checkpoint_seconds: f64,
+    /// `checkpoint_seconds` as a share of the epoch's training time and its end checkpoint.
+    #[serde(default)]
+    pub checkpoint_share: f64,
 }
 
 impl EpochMetrics {
@@ -99,6 +112,9 @@ impl EpochMetrics {
             stats_source: None,
             stats_shards: 0,
             stats_shards_decoded: 0,
+            resumed_from: None,
+            checkpoint_seconds: f64::NAN,
+            checkpoint_share: f64::NAN,
         }
     }
 }
@@ -112,6 +128,8 @@ enum Kind {
     /// A nullable f64: an empty training column of the null sink, a missing test split.
     OptF64,
     Str,
+    /// A nullable string: `resumed_from` of an epoch trained in one go.
+    OptStr,
     Bool,
 }
 
@@ -121,7 +139,7 @@ impl Kind {
             Kind::U32 => DataType::UInt32,
             Kind::U64 => DataType::UInt64,
             Kind::F64 | Kind::OptF64 => DataType::Float64,
-            Kind::Str => DataType::Utf8,
+            Kind::Str | Kind::OptStr => DataType::Utf8,
             Kind::Bool => DataType::Boolean,
         }
     }
@@ -134,6 +152,8 @@ enum Value {
     Num(Option<f64>),
     Str(String),
     Bool(bool),
+    /// An empty cell of a nullable string column.
+    Null,
 }
 
 impl Value {
@@ -206,6 +226,9 @@ static COLUMNS: &[Column] = &[
     Column { name: "stats_source", kind: Kind::Str, get: |r| Value::Str(r.1.stats_source.map_or("", StatsSource::name).into()), set: |r, v| if let Value::Str(s) = v { r.1.stats_source = s.parse().ok() } },
     Column { name: "stats_shards", kind: Kind::U32, get: |r| n(r.1.stats_shards), set: |r, v| r.1.stats_shards = v.count() as u32 },
     Column { name: "stats_shards_decoded", kind: Kind::U32, get: |r| n(r.1.stats_shards_decoded), set: |r, v| r.1.stats_shards_decoded = v.count() as u32 },
+    Column { name: "resumed_from", kind: Kind::OptStr, get: |r| r.1.resumed_from.clone().map_or(Value::Null, Value::Str), set: |r, v| r.1.resumed_from = match v { Value::Str(s) => Some(s), _ => None } },
+    Column { name: "checkpoint_seconds", kind: Kind::F64, get: |r| n(r.1.checkpoint_seconds), set: |r, v| r.1.checkpoint_seconds = v.num() },
+    Column { name: "checkpoint_share", kind: Kind::F64, get: |r| n(r.1.checkpoint_share), set: |r, v| r.1.checkpoint_share = v.num() },
 ];
 
 /// Columns a file must have to be read as a run file at all.
@@ -216,7 +239,13 @@ pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(
         COLUMNS
             .iter()
-            .map(|c| Field::new(c.name, c.kind.data_type(), c.kind == Kind::OptF64))
+            .map(|c| {
+                Field::new(
+                    c.name,
+                    c.kind.data_type(),
+                    matches!(c.kind, Kind::OptF64 | Kind::OptStr),
+                )
+            })
             .collect::<Vec<_>>(),
     ))
 }
@@ -233,7 +262,7 @@ pub(crate) fn to_record_batch(params: &RunParams, rows: &[EpochMetrics]) -> Resu
                 Kind::U32 => Arc::new(nums().map(|v| v.map(|v| v as u32)).collect::<UInt32Array>()),
                 Kind::U64 => Arc::new(nums().map(|v| v.map(|v| v as u64)).collect::<UInt64Array>()),
                 Kind::F64 | Kind::OptF64 => Arc::new(nums().collect::<Float64Array>()),
-                Kind::Str => Arc::new(
+                Kind::Str | Kind::OptStr => Arc::new(
                     values
                         .clone()
                         .map(|v| match v {
@@ -281,14 +310,17 @@ pub(crate) fn from_record_batch(
             arrow::compute::cast(col, t).map_err(|e| format!("column '{}': {e}", c.name))
         };
         let values: Vec<Value> = match c.kind {
-            Kind::Str => {
+            Kind::Str | Kind::OptStr => {
                 let a = cast(&DataType::Utf8)?;
                 let a = a
                     .as_any()
                     .downcast_ref::<StringArray>()
                     .expect("cast to Utf8");
                 (0..a.len())
-                    .map(|i| Value::Str(a.value(i).to_string()))
+                    .map(|i| match a.is_valid(i) {
+                        true => Value::Str(a.value(i).to_string()),
+                        false => Value::Null,
+                    })
                     .collect()
             }
             Kind::Bool => {

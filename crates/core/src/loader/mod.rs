@@ -205,6 +205,17 @@ impl Iterator for Loader {
     }
 }
 
+/// Where a run is: the next batch it gives, as an epoch and a batch index within it (from 0).
+/// One definition for [`LoaderBuilder::start_at`], the binary's checkpoints and the Python
+/// loader's `state_dict`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The epoch, from 0.
+    pub epoch: u32,
+    /// Batches of it already given: the index of the next.
+    pub batch: usize,
+}
+
 /// A [`Loader`]'s settings, each with PyTorch's default until set ([`Loader::builder`]).
 pub struct LoaderBuilder {
     records: Records,
@@ -322,11 +333,11 @@ impl LoaderBuilder {
         self
     }
 
-    /// Starts the run at batch `index` of epoch `epoch` instead of the first: the batches are
-    /// the ones the whole run gives from there, bit for bit. Resuming a run, or one epoch of
-    /// it (`epochs(epoch + 1)`). Default `(0, 0)`.
-    pub fn start_at(mut self, epoch: u32, index: usize) -> Self {
-        self.start = (epoch, index);
+    /// Starts the run at `position` instead of its first batch: the batches are the ones the
+    /// whole run gives from there, bit for bit. Resuming a run (a checkpoint's position, a
+    /// Python loader's state), or one epoch of it (`epochs(epoch + 1)`). Default the start.
+    pub fn start_at(mut self, position: Position) -> Self {
+        self.start = (position.epoch, position.batch);
         self
     }
 

@@ -2,7 +2,7 @@
 //! ranks' slices of a batch (`shard`), in rank order, are that batch, at every worker count,
 //! augmentation included; settings that cannot work are refused.
 
-use flowload_core::{Error, Workers};
+use flowload_core::{Error, Position, Workers};
 
 use crate::common::{self, Seen};
 
@@ -21,7 +21,10 @@ fn run(
     shard: (usize, usize),
 ) -> Seen {
     common::loader(&data.train, workers, Some(4), 12, true, 3)
-        .start_at(start.0, start.1)
+        .start_at(Position {
+            epoch: start.0,
+            batch: start.1,
+        })
         .shard(shard.0, shard.1)
         .build()
         .unwrap()
@@ -84,7 +87,10 @@ fn impossible_starts_and_shards_are_refused_with_the_setting() {
     let data = augmented();
     let build = |start: (u32, usize), shard: (usize, usize), batch: usize, drop_last: bool| {
         common::loader(&data.train, 0, Some(4), batch, drop_last, 3)
-            .start_at(start.0, start.1)
+            .start_at(Position {
+                epoch: start.0,
+                batch: start.1,
+            })
             .shard(shard.0, shard.1)
             .build()
             .err()
