@@ -11,6 +11,8 @@
 #   scripts/bench.sh python [loader|train|memory]  the Python package: flowload.Loader vs the binary,
 #                                        DALI, SPDL and the DataLoader; examples/train.py end to end;
 #                                        RSS over 20 epochs (scripts/bench_python.py)
+#   scripts/bench.sh checkpoint [DATA_DIR]  checkpoints at each epoch's end vs none on the seed's
+#                                        experiment; a checkpoint's size and write time (scripts/bench_checkpoint.py)
 #   scripts/bench.sh ab BEFORE_BINARY [DATA_DIR [PHOTO_DIR]]  a binary built before a change vs this build,
 #                                        interleaved: the loader and photo workloads (scripts/bench_ab.py)
 # Builds flowload in release first. Prints Markdown tables.
@@ -40,6 +42,7 @@ case "$what" in
     stats) exec python scripts/bench_stats.py target/release/flowload ${2:+"$2"} ;;
     auto) exec python scripts/bench_auto.py target/release/flowload "$data" ${3:+"$3"} ;;
     python) exec python scripts/bench_python.py target/release/flowload "${2:-all}" ;;
+    checkpoint) exec python scripts/bench_checkpoint.py target/release/flowload "$data" ;;
     ab) exec python scripts/bench_ab.py "${2:?usage: scripts/bench.sh ab BEFORE_BINARY}" target/release/flowload ${3:+"$3"} ${4:+"$4"} ;;
-    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos|stats|auto|python|ab [DATA_DIR]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench.sh loader|train|encoded|cluster|photos|stats|auto|python|checkpoint|ab [DATA_DIR]" >&2; exit 2 ;;
 esac

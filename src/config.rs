@@ -516,6 +516,7 @@ mod tests {
             "momentum" => p.momentum = 0.9,
             "weight_decay" => p.weight_decay = 0.01,
             "out" => p.out = Some("elsewhere".into()),
+            "checkpoint_every" => p.checkpoint_every = "90s".into(),
             "grid" => {
                 p.grid.workers = vec![Workers::Fixed(0), Workers::Fixed(1), Workers::Fixed(2)]
             }
@@ -544,6 +545,24 @@ mod tests {
         assert_eq!(a.runs(), b.runs());
         assert_eq!(a.runs()[0].model, "models/m.pt");
         assert!(!a.same_runs_as(&with(&["hflip:0.4"], "models/m.pt")));
+    }
+
+    #[test]
+    fn checkpoint_every_reads_units_and_refuses_what_is_not_a_duration() {
+        let secs = |t: &str| checkpoint_interval(t).unwrap().map(|d| d.as_secs_f64());
+        assert_eq!(secs("90s"), Some(90.0));
+        assert_eq!(secs("10m"), Some(600.0));
+        assert_eq!(secs("1.5h"), Some(5400.0));
+        assert_eq!(secs("0.25"), Some(0.25));
+        assert_eq!(secs("0"), None);
+        assert_eq!(secs("0m"), None);
+        for bad in ["", "ten", "-5s", "5d", "inf", "nan", "1e300"] {
+            let e = checkpoint_interval(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("checkpoint_every") && e.contains("not a duration"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

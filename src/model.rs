@@ -81,42 +81,12 @@ impl Model {
         }
     }
 
-    /// The model `spec` as checkpoint `c` kept it, its parameters in `vs`.
-    pub fn restore(
-        spec: &str,
-        vs: &nn::VarStore,
-        shape: Shape,
-        classes: usize,
-        c: &crate::sink::checkpoint::Checkpoint,
-    ) -> Result<Model> {
-        let bad = |why: String| Error::config(format!("{}: {why}", c.path.display()));
-        if spec != SEED_MODEL {
-            let bytes = c
-                .tensor("module")
-                .ok_or_else(|| bad("no TorchScript module".into()))?;
-            let bytes = Vec::<u8>::try_from(bytes)?;
-            let module =
-                TrainableCModule::load_data(&mut std::io::Cursor::new(bytes), vs.root())
-                    .map_err(|e| bad(format!("its TorchScript module: {}", torch_reason(&e))))?;
-            return Ok(Model::Script(module, spec.into()));
-        }
-        let net = Model::new(spec, &vs.root(), shape, classes)?;
-        let saved = c.group("model");
-        let _guard = tch::no_grad_guard();
-        for (name, mut var) in vs.variables() {
-            let t = saved
-                .get(&name)
-                .ok_or_else(|| bad(format!("no model/{name}")))?;
-            if t.size() != var.size() {
-                return Err(bad(format!(
-                    "model/{name} is {:?}, the network's {:?}",
-                    t.size(),
-                    var.size()
-                )));
-            }
-            var.copy_(t);
-        }
-        Ok(net)
+    /// The TorchScript module `spec` from the bytes of its archive (a checkpoint's), its
+    /// parameters in `vs`.
+    pub fn script_from_bytes(spec: &str, bytes: Vec<u8>, vs: &nn::VarStore) -> Result<Model> {
+        let module = TrainableCModule::load_data(&mut std::io::Cursor::new(bytes), vs.root())
+            .map_err(|e| not_torchscript(Path::new(spec), e))?;
+        Ok(Model::Script(module, spec.into()))
     }
 
     /// Saves the trained network to `path`: a TorchScript module as TorchScript, buffers

@@ -25,10 +25,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::config::RunParams;
+use crate::config::{RunParams, SEED_MODEL};
 use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::results::EpochMetrics;
-use flowload_core::{AtomicFile, BadRecord, Position};
+use flowload_core::{AtomicFile, BadRecord, Position, Shape};
 
 /// The layout of [`Meta`] and the tensors' names; another version is not read.
 const VERSION: u32 = 1;
@@ -98,9 +99,41 @@ impl Checkpoint {
             .collect()
     }
 
-    /// One tensor by its whole name.
-    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
-        self.tensors.get(name)
+    /// The model `spec` as this checkpoint kept it, its parameters in `vs`: the TorchScript
+    /// module from its archive's bytes, or the seed network made afresh and its variables
+    /// copied in.
+    pub fn model(
+        &self,
+        spec: &str,
+        vs: &tch::nn::VarStore,
+        shape: Shape,
+        classes: usize,
+    ) -> Result<Model> {
+        let bad = |why: String| Error::config(format!("{}: {why}", self.path.display()));
+        if spec != SEED_MODEL {
+            let bytes = self
+                .tensors
+                .get("module")
+                .ok_or_else(|| bad("no TorchScript module".into()))?;
+            return Model::script_from_bytes(spec, Vec::<u8>::try_from(bytes)?, vs);
+        }
+        let net = Model::new(spec, &vs.root(), shape, classes)?;
+        let saved = self.group("model");
+        let _guard = tch::no_grad_guard();
+        for (name, mut var) in vs.variables() {
+            let t = saved
+                .get(&name)
+                .ok_or_else(|| bad(format!("no model/{name}")))?;
+            if t.size() != var.size() {
+                return Err(bad(format!(
+                    "model/{name} is {:?}, the network's {:?}",
+                    t.size(),
+                    var.size()
+                )));
+            }
+            var.copy_(t);
+        }
+        Ok(net)
     }
 }
 

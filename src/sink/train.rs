@@ -194,7 +194,7 @@ impl Trainer {
         tch::manual_seed(params.seed as i64);
         let vs = nn::VarStore::new(device);
         let net = match resume {
-            Some(c) => Model::restore(&params.model, &vs, batch_shape, classes, c)?,
+            Some(c) => c.model(&params.model, &vs, batch_shape, classes)?,
             None => Model::new(&params.model, &vs.root(), batch_shape, classes)?,
         };
         let mut opt = Optimizer::new(&vs, params.optimizer, params.lr, momentum, weight_decay)

@@ -71,7 +71,9 @@ pub(crate) fn run_one(
     }
     let resume = resume.filter(|_| pipeline.sink == SinkKind::Train);
     let mut loader = loader_settings(pipeline, params, train, true).normalize(stats.as_ref());
-    if let Some(c) = resume {
+    // A checkpoint made at the last epoch's end (the run was stopped before its file was in
+    // place) leaves nothing to load: the loader is built, and dropped unused.
+    if let Some(c) = resume.filter(|c| c.meta.position.epoch < pipeline.epochs) {
         loader = loader.start_at(c.meta.position);
     }
     if let Some(a) = announcer {

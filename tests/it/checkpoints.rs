@@ -81,6 +81,12 @@ fn same(a: &Outcome, b: &Outcome) {
     }
 }
 
+/// Whether the run in `out` started over: no epoch says it went on from a checkpoint.
+fn started_over(out: &Path) -> bool {
+    let rows = read_run(&run_path(out, 1)).unwrap().rows;
+    rows.iter().all(|r| r.resumed_from.is_none())
+}
+
 /// Starts `args`, waits for its first checkpoint and then `after`, and kills it with SIGKILL.
 fn kill_after_first_checkpoint(args: &[String], out: &Path, after: Duration) {
     let cache = tempfile::tempdir().unwrap();
@@ -266,6 +272,12 @@ fn a_corrupt_checkpoint_falls_back_and_one_of_another_config_is_not_used() {
     let mut resume = a.clone();
     resume.push("--resume".into());
 
+    // Stopped after the last epoch's checkpoint: nothing is left to train.
+    forget();
+    let said = common::stderr(&run(&resume));
+    assert!(said.contains("epoch 5 batch 0 (4 epoch(s) done)"), "{said}");
+    same(&outcome(&reference), &outcome(&out));
+
     // state.pt cut short: a warning names it, and previous.pt is used.
     forget();
     let state = std::fs::read(dir.join("state.pt")).unwrap();
@@ -289,13 +301,7 @@ fn a_corrupt_checkpoint_falls_back_and_one_of_another_config_is_not_used() {
     );
     assert!(said.contains("starts over from epoch 1"), "{said}");
     same(&outcome(&reference), &outcome(&out));
-    assert!(
-        read_run(&run_path(&out, 1))
-            .unwrap()
-            .rows
-            .iter()
-            .all(|r| r.resumed_from.is_none())
-    );
+    assert!(started_over(&out));
 
     // Another config (weight decay): not used, and it says why.
     forget();
@@ -311,13 +317,7 @@ fn a_corrupt_checkpoint_falls_back_and_one_of_another_config_is_not_used() {
         said.contains("made with another config") && said.contains("starts over"),
         "{said}"
     );
-    assert!(
-        read_run(&run_path(&out, 1))
-            .unwrap()
-            .rows
-            .iter()
-            .all(|r| r.resumed_from.is_none())
-    );
+    assert!(started_over(&out));
     assert!(
         !out.join("checkpoints").exists(),
         "removed once the run completed"
