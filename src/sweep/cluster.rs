@@ -5,7 +5,7 @@
 use flowload_core::cluster::{
     Announce, FollowerCluster, FollowerProcess, Session, TrainerCluster, TrainerProcess,
 };
-use flowload_core::{CacheSetting, ClusterError, Stats, Tuning, WireFormat};
+use flowload_core::{CacheSetting, ClusterError, Position, Stats, Tuning, WireFormat};
 
 use super::{Prepared, loader_settings, prepare};
 use crate::config::{RunParams, SweepConfig};
@@ -38,10 +38,15 @@ impl Announcer {
         Ok(self.cluster.open(Announce::Stats { run, threads })?)
     }
 
-    /// The session of run `run`'s epochs, on `threads` decode threads per process.
-    pub(crate) fn epochs(&mut self, run: u32, threads: usize) -> Result<Session> {
+    /// The session of run `run`'s epochs, on `threads` decode threads per process, from
+    /// `start` (a checkpoint's position, or the first batch).
+    pub(crate) fn epochs(&mut self, run: u32, threads: usize, start: Position) -> Result<Session> {
         let threads = threads as u32;
-        Ok(self.cluster.open(Announce::Epochs { run, threads })?)
+        Ok(self.cluster.open(Announce::Epochs {
+            run,
+            threads,
+            start,
+        })?)
     }
 
     /// Tells the others that the sweep is over.
@@ -78,7 +83,7 @@ pub fn serve_sweep(
                     .run()?;
                 stats = Some((run, s.stats));
             }
-            Announce::Epochs { run, .. } => {
+            Announce::Epochs { run, start, .. } => {
                 let p = prepared.run(run)?;
                 // Only `--wire arrow` normalizes here; `raw` leaves it to process 0.
                 let run_stats = match (&prepared.given_stats, &stats) {
@@ -95,6 +100,7 @@ pub fn serve_sweep(
                 // This process has no trainer: auto may use every core it has, up to the
                 // threads announced.
                 let tuning = loader_settings(pipeline, p, train, false)
+                    .start_at(start)
                     .normalize(run_stats.filter(|_| p.normalize))
                     .wire(wire)
                     .cluster(session)

@@ -284,10 +284,10 @@ fn run_grid(
                 let resume = (options.existing == Existing::Resume)
                     .then(|| usable_checkpoint(&dir, &identity, pipeline, options.notify))
                     .flatten();
-                // Process 0 of a cluster does not checkpoint yet: its followers' loaders cannot
-                // start part-way (`start_at`), so a cluster run starts over.
+                // In a cluster, process 0 checkpoints: it trains, and announces the position
+                // a resumed run's followers start from.
                 let every = checkpoint_interval(&pipeline.checkpoint_every)?
-                    .filter(|_| announcer.is_none() && pipeline.sink == SinkKind::Train);
+                    .filter(|_| pipeline.sink == SinkKind::Train);
                 let schedule = every.map(|every| Schedule {
                     dir: dir.clone(),
                     every,

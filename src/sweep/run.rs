@@ -70,14 +70,19 @@ pub(crate) fn run_one(
         s.check_variance(train.origin())?;
     }
     let resume = resume.filter(|_| pipeline.sink == SinkKind::Train);
-    let mut loader = loader_settings(pipeline, params, train, true).normalize(stats.as_ref());
     // A checkpoint made at the last epoch's end (the run was stopped before its file was in
-    // place) leaves nothing to load: the loader is built, and dropped unused.
-    if let Some(c) = resume.filter(|c| c.meta.position.epoch < pipeline.epochs) {
-        loader = loader.start_at(c.meta.position);
-    }
+    // place) leaves nothing to load: the loader is built from the start, and dropped unused.
+    let start = resume
+        .map(|c| c.meta.position)
+        .filter(|p| p.epoch < pipeline.epochs)
+        .unwrap_or_default();
+    let mut loader = loader_settings(pipeline, params, train, true)
+        .normalize(stats.as_ref())
+        .start_at(start);
     if let Some(a) = announcer {
-        loader = loader.wire(a.wire).cluster(a.epochs(params.run, threads)?);
+        loader = loader
+            .wire(a.wire)
+            .cluster(a.epochs(params.run, threads, start)?);
     }
     let mut loader = loader.build()?;
     let clock = RunClock {

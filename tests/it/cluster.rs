@@ -527,3 +527,92 @@ fn cluster_local_passes_sigterm_on_and_its_processes_die_with_it_even_by_sigkill
     child.wait().unwrap();
     gone_within(&kids, Duration::from_secs(20));
 }
+
+fn refs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+/// A cluster run killed with `kill -9` — one of its processes, or `cluster-local` and with it
+/// both — goes on from process 0's checkpoint under `cluster-local --resume`, to the rows of
+/// the run never killed, bit for bit.
+#[test]
+fn a_killed_cluster_run_resumes_from_process_0s_checkpoint_to_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &Path, every: &str| -> Vec<String> {
+        [
+            "cluster-local",
+            "--processes",
+            "2",
+            "run",
+            "--data",
+            DATA,
+            "--epochs",
+            "6",
+            "--batch-size",
+            "20",
+            "--workers",
+            "1",
+            "--device",
+            "cpu",
+            "--torch-threads",
+            TORCH_THREADS,
+            "--augment",
+            "random_crop:16,padding=2",
+            "--augment",
+            "hflip",
+            "--checkpoint-every",
+            every,
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let reference = dir.path().join("reference");
+    let o = common::flowload(&refs(&args(&reference, "0")));
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let figures = ["loss", "accuracy", "test_loss", "test_accuracy"];
+    let want = columns(&reference, 1, &figures);
+    for (name, kill_a_process) in [("a process", true), ("cluster-local", false)] {
+        let out = dir.path().join(name);
+        let a = args(&out, "0.01");
+        let (mut child, _) = spawn(&refs(&a));
+        let state = out.join("checkpoints/run-0001/state.pt");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !state.exists() {
+            assert!(Instant::now() < deadline, "{name}: no checkpoint");
+            assert!(child.try_wait().unwrap().is_none(), "{name}: ended first");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let kids = children_of(child.id());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{name}: ended before the kill"
+        );
+        if kill_a_process {
+            // SAFETY: kill(2) on a process of this test's cluster.
+            unsafe { libc::kill(*kids.last().unwrap() as i32, libc::SIGKILL) };
+            let (status, _, _) = finish(child, Duration::from_secs(60));
+            assert!(!status.success(), "{name}");
+        } else {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        gone_within(&kids, Duration::from_secs(20));
+        assert!(!out.join("runs/run-0001.parquet").exists(), "{name}");
+        let mut again = a.clone();
+        again.push("--resume".into());
+        let o = common::flowload(&refs(&again));
+        assert!(o.status.success(), "{name}: {}", common::stderr(&o));
+        let said = common::stderr(&o);
+        assert!(
+            said.contains("goes on from its checkpoint"),
+            "{name}: {said}"
+        );
+        assert_eq!(columns(&out, 1, &figures), want, "{name}: the rows differ");
+        eprintln!(
+            "{name}: {}",
+            said.lines().find(|l| l.contains("goes on")).unwrap()
+        );
+    }
+}

@@ -49,6 +49,7 @@ mod fs;
 mod loader;
 mod machine;
 mod ops;
+mod position;
 mod shape;
 mod source;
 mod stats;

@@ -20,6 +20,7 @@ use timely::worker::Worker;
 use super::failure::FailureLog;
 use super::{ClusterSpec, FollowerProcess, TrainerProcess};
 use crate::error::{ClusterError, Error, Result};
+use crate::position::Position;
 
 /// What process 0 says a session is for; every process then builds the same dataflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +41,8 @@ pub enum Announce {
         run: u32,
         /// Decode threads per process.
         threads: u32,
+        /// Where the run starts: its first batch, or where a checkpoint left it.
+        start: Position,
     },
     /// The sweep is over: exit.
     Done,

@@ -212,13 +212,13 @@ pub(crate) fn serve(
 
 /// [`check_config`], and a cluster's workers are decode threads: at least one per process, and
 /// a fixed count is the count announced. A cluster runs whole runs of one rank: its processes
-/// share the building of every batch, which neither a start mid-run nor a rank's slice has
-/// been made to fit.
+/// share the building of every batch, which a rank's slice has not been made to fit. It may
+/// start part-way (`start_at`: a checkpoint's position), every process from the same batch.
 fn check_cluster_config(records: &Records, config: &LoaderConfig, threads: usize) -> Result<()> {
     check_config(records, config)?;
-    if config.start != (0, 0) || config.order.shard.world != 1 {
+    if config.order.shard.world != 1 {
         return Err(Error::Config(
-            "a cluster loader runs a whole run for one rank: start_at and shard are not supported in cluster mode".into(),
+            "a cluster loader runs a whole run for one rank: shard is not supported in cluster mode".into(),
         ));
     }
     match config.workers {
@@ -249,6 +249,7 @@ fn run_epochs(
     threads: usize,
 ) -> Result<(WorkerGuards<()>, Option<SharedTuner>)> {
     let schema = batch::schema(records.shape());
+    let first = config.first();
     let window = (config.prefetch.max(1) * CLUSTER_SLACK * threads * session.spec.processes) as u64;
     let handoff = Arc::new(Mutex::new(handoff));
     let share = Share {
@@ -266,7 +267,12 @@ fn run_epochs(
             memory: memory.clamp(1, threads),
         };
         (
-            Arc::new(Tickets::new(0, share.tickets(total), threads, per_worker)),
+            Arc::new(Tickets::new(
+                share.before(first),
+                share.tickets(total),
+                threads,
+                per_worker,
+            )),
             Arc::new(Mutex::new(BuildTuner::new(limits))),
         )
     });
@@ -294,7 +300,8 @@ fn run_epochs(
         worker.dataflow::<u64, _, _>(move |scope| {
             let reader = RecordReader::new(records, config.on_bad_record);
             let decoded = match auto {
-                None => gated_plan_source(scope, order.clone(), config.epochs, gate).decode(reader),
+                None => gated_plan_source(scope, order.clone(), config.epochs, first, gate)
+                    .decode(reader),
                 Some((tickets, tuner)) => {
                     gated_ticket_source(scope, order.clone(), tickets.clone(), share, probe.clone())
                         .decode(reader)
@@ -303,7 +310,7 @@ fn run_epochs(
             };
             decoded
                 .to_wire(&order, config.wire, normalizer.clone(), schema.clone())
-                .deliver(order, normalizer, schema, handoff)
+                .deliver(order, normalizer, schema, handoff, first)
                 .probe_with(&probe);
         });
     })?;

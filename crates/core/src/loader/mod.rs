@@ -27,6 +27,7 @@ use crate::ops::decode::Stopper;
 use crate::ops::normalize::Normalizer;
 use crate::ops::plan::{EpochOrder, Shard, sequence};
 use crate::ops::wire::WireFormat;
+pub use crate::position::Position;
 use crate::source::Records;
 use crate::stats::Stats;
 
@@ -203,17 +204,6 @@ impl Iterator for Loader {
     fn next(&mut self) -> Option<Result<Batch>> {
         self.stream.next()
     }
-}
-
-/// Where a run is: the next batch it gives, as an epoch and a batch index within it (from 0).
-/// One definition for [`LoaderBuilder::start_at`], the binary's checkpoints and the Python
-/// loader's `state_dict`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
-    /// The epoch, from 0.
-    pub epoch: u32,
-    /// Batches of it already given: the index of the next.
-    pub batch: usize,
 }
 
 /// A [`Loader`]'s settings, each with PyTorch's default until set ([`Loader::builder`]).

@@ -259,9 +259,10 @@ pub(crate) fn gated_plan_source<'scope>(
     scope: Scope<'scope, u64>,
     order: EpochOrder,
     epochs: u32,
+    start: u64,
     gate: Gate,
 ) -> StreamVec<'scope, u64, BatchPlan> {
-    let mut planner = Planner::new(order.clone(), epochs, 0, scope.index(), scope.peers());
+    let mut planner = Planner::new(order.clone(), epochs, start, scope.index(), scope.peers());
     source::<_, CapacityContainerBuilder<Vec<BatchPlan>>, _, _>(
         scope,
         "GatedPlan",

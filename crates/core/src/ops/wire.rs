@@ -220,10 +220,10 @@ pub(crate) struct Handoff {
     pub threads_per_process: usize,
 }
 
-/// Extension trait: `wire.deliver(order, normalizer, schema, handoff)`.
+/// Extension trait: `wire.deliver(order, normalizer, schema, handoff, first)`.
 pub(crate) trait Deliver<'scope> {
-    /// Exchanges every batch to worker 0 and puts them into the trainer's queue in run order.
-    /// `handoff` is `Some` on worker 0 alone.
+    /// Exchanges every batch to worker 0 and puts them into the trainer's queue in run order,
+    /// from run position `first`. `handoff` is `Some` on worker 0 alone.
     ///
     /// The operator keeps a capability for each batch not yet in the queue, so its output's
     /// frontier — which the gated sources watch — is the position of the trainer's next batch.
@@ -235,6 +235,7 @@ pub(crate) trait Deliver<'scope> {
         normalizer: Normalizer,
         schema: SchemaRef,
         handoff: Option<Handoff>,
+        first: u64,
     ) -> StreamVec<'scope, u64, ()>;
 }
 
@@ -245,6 +246,7 @@ impl<'scope> Deliver<'scope> for StreamVec<'scope, u64, WireBatch> {
         normalizer: Normalizer,
         schema: SchemaRef,
         handoff: Option<Handoff>,
+        first: u64,
     ) -> StreamVec<'scope, u64, ()> {
         let scope: Scope<'scope, u64> = self.scope();
         self.unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
@@ -257,7 +259,7 @@ impl<'scope> Deliver<'scope> for StreamVec<'scope, u64, WireBatch> {
                         Some(scope.worker().sync_activator_for(info.address.to_vec()));
                 }
                 let mut pending: BTreeMap<u64, (Capability<u64>, Result<Batch>)> = BTreeMap::new();
-                let mut next = 0u64;
+                let mut next = first;
                 move |input, _output| {
                     input.for_each_stamp(|cap, data| {
                         let seq = *cap.least().expect("batches travel under a capability");

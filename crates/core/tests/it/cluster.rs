@@ -9,8 +9,8 @@ use flowload_core::cluster::{
     Announce, ClusterSpec, FollowerCluster, FollowerProcess, Role, TrainerCluster, TrainerProcess,
 };
 use flowload_core::{
-    ClusterError, ConvertOptions, Error, LoaderBuilder, Records, Stats, StatsOutcome, StatsSource,
-    StatsStore, Tuning, WireFormat, Workers,
+    ClusterError, ConvertOptions, Error, LoaderBuilder, Position, Records, Stats, StatsOutcome,
+    StatsSource, StatsStore, Tuning, WireFormat, Workers,
 };
 
 use crate::common::{self, Seen, free_ports};
@@ -43,17 +43,19 @@ fn roles(connect_timeout: Duration) -> (TrainerProcess, FollowerProcess, Vec<Str
 /// Two cluster processes as two threads of this test: process 0 computes the statistics and
 /// collects every batch; process 1 follows its announcements. One decode thread per process.
 fn two_processes(records: &Records, wire: WireFormat) -> (Stats, Seen) {
-    let (stats, seen, _) = two_processes_with(records, wire, Workers::Fixed(1), 1);
+    let (stats, seen, _) =
+        two_processes_with(records, wire, Workers::Fixed(1), 1, Position::default());
     (stats, seen)
 }
 
-/// [`two_processes`] with `workers` and `threads` per process; also what process 0's loader
-/// said of its tuning.
+/// [`two_processes`] with `workers` and `threads` per process, from `start` (announced by
+/// process 0, as a resumed run's is); also what process 0's loader said of its tuning.
 fn two_processes_with(
     records: &Records,
     wire: WireFormat,
     workers: Workers,
     threads: usize,
+    start: Position,
 ) -> (Stats, Seen, Option<Tuning>) {
     let (trainer, follower, _) = roles(Duration::from_secs(20));
     std::thread::scope(|s| {
@@ -66,8 +68,9 @@ fn two_processes_with(
                     Announce::Stats { .. } => {
                         stats = Some(Stats::pass(records).cluster(session).run().unwrap().stats)
                     }
-                    Announce::Epochs { threads, .. } => {
+                    Announce::Epochs { threads, start, .. } => {
                         let tuning = loader(records, workers, wire)
+                            .start_at(start)
                             .normalize(stats.as_ref())
                             .cluster(session)
                             .serve()
@@ -88,9 +91,11 @@ fn two_processes_with(
         let announce = Announce::Epochs {
             run: 1,
             threads: threads as u32,
+            start,
         };
         let session = c0.open(announce).unwrap();
         let mut loader = loader(records, workers, wire)
+            .start_at(start)
             .normalize(&stats)
             .cluster(session)
             .build()
@@ -172,6 +177,26 @@ fn each_process_decodes_only_the_shards_it_owns_and_every_process_gets_the_total
     }
 }
 
+/// A cluster run started part-way (a checkpoint's position, announced by process 0) gives the
+/// rest of the run of one process, at a fixed count and at `auto`.
+#[test]
+fn a_cluster_started_part_way_gives_the_rest_of_the_run_of_one_process() {
+    let data = common::open("synthetic:images=300,channels=3,size=6x6,seed=4");
+    let reference = common::seen(&data.train, 1, Some(3), 16, false, 3);
+    let start = Position { epoch: 1, batch: 5 };
+    let rest = &reference[19 + 5..];
+    for (workers, threads) in [(Workers::Fixed(1), 1), (Workers::Auto, 2)] {
+        let (_, seen, _) =
+            two_processes_with(&data.train, WireFormat::Raw, workers, threads, start);
+        assert!(
+            seen[..] == *rest,
+            "{workers:?}: {} batches, {} expected",
+            seen.len(),
+            rest.len()
+        );
+    }
+}
+
 /// `--workers auto` in a cluster: each process tunes its own active threads (2 each here), and
 /// the batches are those of one process.
 #[test]
@@ -179,7 +204,8 @@ fn auto_workers_in_two_processes_give_the_batches_of_one_process() {
     let data = common::open("synthetic:images=600,channels=3,size=6x6,seed=4,work=20");
     let reference = common::seen(&data.train, 1, Some(3), 16, false, 3);
     for wire in [WireFormat::Raw, WireFormat::Arrow] {
-        let (_, seen, tuning) = two_processes_with(&data.train, wire, Workers::Auto, 2);
+        let (_, seen, tuning) =
+            two_processes_with(&data.train, wire, Workers::Auto, 2, Position::default());
         assert!(seen == reference, "{wire:?}: batches differ");
         let tuning = tuning.expect("process 0 tunes its workers");
         assert!((1..=2).contains(&tuning.active), "{tuning:?}");
@@ -222,7 +248,11 @@ fn cluster_errors_are_typed_and_name_the_process() {
     let (trainer, follower, addresses) = roles(Duration::from_secs(1));
     // Nobody joins: the timeout names process 1.
     let mut alone = TrainerCluster::bind(&trainer, 7).unwrap();
-    match alone.open(Announce::Epochs { run: 1, threads: 1 }) {
+    match alone.open(Announce::Epochs {
+        run: 1,
+        threads: 1,
+        start: Position::default(),
+    }) {
         Err(Error::Cluster(ClusterError::ConnectTimeout { missing, me, .. })) => {
             assert_eq!((missing[0].index, me.index), (1, 0));
             assert_eq!(missing[0].address, addresses[1]);
@@ -236,7 +266,13 @@ fn cluster_errors_are_typed_and_name_the_process() {
     let mut c1 = FollowerCluster::bind(&follower, 8).unwrap();
     std::thread::scope(|s| {
         let joined = s.spawn(move || c1.next_session().map(drop));
-        let opened = c0.open(Announce::Epochs { run: 1, threads: 1 }).map(drop);
+        let opened = c0
+            .open(Announce::Epochs {
+                run: 1,
+                threads: 1,
+                start: Position::default(),
+            })
+            .map(drop);
         match joined.join().unwrap() {
             Err(Error::Cluster(ClusterError::Refused { by, reason, .. })) => {
                 assert_eq!(by.index, 0);
