@@ -39,15 +39,15 @@ pub fn checkpoint_dir(dir: &Path, run: u32) -> PathBuf {
     dir.join("checkpoints").join(format!("run-{run:04}"))
 }
 
-/// What a checkpoint was made from: `--resume`'s rule for a run file (the run's grid point, the
-/// sweep's config, the data's and the model's content keys).
+/// What a run (a checkpoint, a run file) was made from, as `--resume` compares it: the run's
+/// grid point, the sweep's effective config, and the data's and the model's content keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
     pub params: RunParams,
     pub config_json: String,
-    /// 32 hex digits.
-    pub data: String,
-    pub model: Option<String>,
+    pub data: u128,
+    /// `None` for the seed's network.
+    pub model: Option<u128>,
 }
 
 /// The part of an epoch trained before the checkpoint: its tallies and timings go on from here.

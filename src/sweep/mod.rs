@@ -278,8 +278,8 @@ fn run_grid(
                 let identity = checkpoint::Identity {
                     params: params.clone(),
                     config_json: prepared.config_json.clone(),
-                    data: format!("{:032x}", made_from.data),
-                    model: made_from.model.map(|m| format!("{m:032x}")),
+                    data: made_from.data,
+                    model: made_from.model,
                 };
                 let resume = (options.existing == Existing::Resume)
                     .then(|| usable_checkpoint(&dir, &identity, pipeline, options.notify))
@@ -358,24 +358,15 @@ fn usable_checkpoint(
         }
         return None;
     };
-    let theirs = &c.meta.identity;
-    let same_config = serde_json::from_str::<SweepConfig>(&theirs.config_json)
-        .is_ok_and(|made_with| made_with.same_runs_as(pipeline));
     // The worker count changes no number (the batches are the same at any count): a run
     // stopped at one goes on at another.
-    let same_point = RunParams {
-        workers: identity.params.workers,
-        ..theirs.params.clone()
-    } == identity.params;
-    let differs = [
-        (!same_point, "grid point"),
-        (!same_config, "config"),
-        (theirs.data != identity.data, "data"),
-        (theirs.model != identity.model, "model file"),
-    ]
-    .into_iter()
-    .filter_map(|(differs, what)| differs.then_some(what))
-    .collect::<Vec<_>>();
+    let mut theirs = c.meta.identity.clone();
+    theirs.params.workers = identity.params.workers;
+    let made_from = Provenance {
+        data: identity.data,
+        model: identity.model,
+    };
+    let differs = differences(&theirs, &identity.params, made_from, pipeline);
     if !differs.is_empty() {
         say(&format!(
             "checkpoint {} was made with another {}: run {run} starts over from epoch 1",
@@ -395,6 +386,28 @@ fn usable_checkpoint(
     Some(c)
 }
 
+/// What makes `theirs` (a run file's or a checkpoint's) another run than `params` of
+/// `pipeline` made from `made_from`, by `--resume`'s rule: the grid point, the config (every
+/// key that changes a run's numbers), the data, the model file. Empty for the same run.
+fn differences(
+    theirs: &checkpoint::Identity,
+    params: &RunParams,
+    made_from: Provenance,
+    pipeline: &SweepConfig,
+) -> Vec<&'static str> {
+    let same_config = serde_json::from_str::<SweepConfig>(&theirs.config_json)
+        .is_ok_and(|made_with| made_with.same_runs_as(pipeline));
+    [
+        (theirs.params != *params, "grid point"),
+        (!same_config, "config"),
+        (theirs.data != made_from.data, "data"),
+        (theirs.model != made_from.model, "model file"),
+    ]
+    .into_iter()
+    .filter_map(|(differs, what)| differs.then_some(what))
+    .collect()
+}
+
 /// The rows of `path` if it holds this exact run, on this data, complete; `None` means run it
 /// (again).
 fn completed(
@@ -404,11 +417,13 @@ fn completed(
     made_from: Provenance,
 ) -> Option<Vec<EpochMetrics>> {
     let file = read_run(path).ok()?;
-    let made_with: SweepConfig = serde_json::from_str(file.config_json.as_deref()?).ok()?;
-    (file.params == *params
-        && file.data_key == Some(made_from.data)
-        && file.model_key == made_from.model
-        && made_with.same_runs_as(pipeline)
+    let theirs = checkpoint::Identity {
+        params: file.params,
+        config_json: file.config_json?,
+        data: file.data_key?,
+        model: file.model_key,
+    };
+    (differences(&theirs, params, made_from, pipeline).is_empty()
         && file.rows.len() == pipeline.epochs as usize)
         .then_some(file.rows)
 }

@@ -17,13 +17,13 @@ use flowload_core::{
     Batch, CacheSetting, Dataset, DatasetOptions, Loader, LoaderBuilder, OnBadRecord, Position,
     Records, Stats, Stopper, Transforms, Workers, cores,
 };
-use flowload_results::EpochMetrics;
+use flowload_results::{EpochMetrics, OptimizerKind, RunParams};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::batch::PyBatch;
 use crate::errors::{self, LoaderError, to_py};
-use crate::results::{self, EpochDone, PassFigures, Recorded, RunInfo};
+use crate::results::{self, EpochDone, PassFigures, Recorded};
 
 /// How often a waiting `next` looks for Ctrl-C: well under the second a user waits for it.
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
@@ -506,22 +506,37 @@ impl PyLoader {
             "lr": lr,
             "device": device,
         });
-        let info = RunInfo {
+        // The run's number is `write`'s to choose.
+        let params = RunParams {
+            run: 0,
             model,
-            optimizer,
-            lr,
-            device,
+            optimizer: optimizer
+                .and_then(|name| name.parse().ok())
+                .unwrap_or(OptimizerKind::Other),
+            lr: lr.unwrap_or(f64::NAN),
             batch_size: s.batch_size,
             workers: s.workers,
+            device,
             normalize: self.stats.is_some(),
             seed: s.seed,
             processes: s.world_size as u32,
-            config_json: config.to_string(),
+            repeat: 1,
         };
-        let rows = results::rows(&self.done, &self.recorded);
+        let (config, rows) = (
+            config.to_string(),
+            results::rows(&self.done, &self.recorded),
+        );
         py.detach(|| {
             let store = self.cache.open();
-            results::write(&out, run, &info, &self.records, store.as_ref(), &rows)
+            results::write(
+                &out,
+                run,
+                &params,
+                &config,
+                &self.records,
+                store.as_ref(),
+                &rows,
+            )
         })
         .map_err(to_py)
     }

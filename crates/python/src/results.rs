@@ -5,10 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use flowload_core::{Error, PassReport, Records, StatsStore, Workers};
-use flowload_results::{
-    EpochMetrics, MetricsWriter, OptimizerKind, Provenance, RunParams, run_path,
-};
+use flowload_core::{Error, PassReport, Records, StatsStore};
+use flowload_results::{EpochMetrics, MetricsWriter, Provenance, RunParams, run_path};
 
 /// What the training loop measured of an epoch and told the loader (`Loader.record`): the
 /// columns only it knows.
@@ -51,21 +49,6 @@ pub(crate) struct PassFigures {
     pub(crate) report: PassReport,
 }
 
-/// A run's grid point and config, as the loader and the caller know them.
-pub(crate) struct RunInfo {
-    pub(crate) model: String,
-    pub(crate) optimizer: Option<String>,
-    pub(crate) lr: Option<f64>,
-    pub(crate) device: String,
-    pub(crate) batch_size: usize,
-    pub(crate) workers: Workers,
-    pub(crate) normalize: bool,
-    pub(crate) seed: u64,
-    pub(crate) processes: u32,
-    /// The loader's settings as JSON: the file's `flowload.config`.
-    pub(crate) config_json: String,
-}
-
 /// The rows to write: the finished epochs, each with what the loop recorded for it.
 pub(crate) fn rows(done: &[EpochDone], recorded: &BTreeMap<u32, Recorded>) -> Vec<EpochMetrics> {
     done.iter()
@@ -90,13 +73,15 @@ pub(crate) fn with_recorded(
     row
 }
 
-/// Writes `rows` as run `run` of `out`, or as the next free run number when `run` is `None`.
+/// Writes `rows` as the run of `params` (its number `run`, or the next free one when `run` is
+/// `None`) into `out`, with the loader's settings `config_json`.
 /// Never replaces a run file: a given number that exists is refused, and two processes that
 /// pick the same free number both get one of their own.
 pub(crate) fn write(
     out: &Path,
     run: Option<u32>,
-    info: &RunInfo,
+    params: &RunParams,
+    config_json: &str,
     records: &Records,
     store: Option<&StatsStore>,
     rows: &[EpochMetrics],
@@ -111,10 +96,6 @@ pub(crate) fn write(
             "write_results: run numbers start at 1 (runs/run-0001.parquet)".into(),
         ));
     }
-    let optimizer = match info.optimizer.as_deref() {
-        None => OptimizerKind::Other,
-        Some(name) => name.parse().unwrap_or(OptimizerKind::Other),
-    };
     let made_from = Provenance {
         data: records.content_key(store),
         model: None,
@@ -126,19 +107,10 @@ pub(crate) fn write(
         };
         let params = RunParams {
             run: number,
-            model: info.model.clone(),
-            optimizer,
-            lr: info.lr.unwrap_or(f64::NAN),
-            batch_size: info.batch_size,
-            workers: info.workers,
-            device: info.device.clone(),
-            normalize: info.normalize,
-            seed: info.seed,
-            processes: info.processes,
-            repeat: 1,
+            ..params.clone()
         };
         let path = run_path(out, number);
-        let mut writer = MetricsWriter::try_new(&path, &params, &info.config_json, made_from)?;
+        let mut writer = MetricsWriter::try_new(&path, &params, config_json, made_from)?;
         writer.write(rows)?;
         match writer.close_new() {
             Ok(path) => return Ok(path),
